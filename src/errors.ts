@@ -1,0 +1,77 @@
+/**
+ * cairn's error catalogue: one base class with a stable `code`, one subclass per failure kind.
+ * docs/errors.md lists every code; test/unit/errors.test.ts keeps the two in step.
+ * The CLI prints `message` (plus causes) on one line and exits non-zero.
+ */
+export interface ErrorFields {
+  path?: string;
+  object?: string;
+  ref?: string;
+  url?: string;
+  cause?: unknown;
+}
+
+export abstract class CairnError extends Error {
+  abstract readonly code: string;
+  /** Exit status the CLI uses for this error (1 unless it is a usage error). */
+  readonly exitCode: number = 1;
+  readonly path?: string;
+  readonly object?: string;
+  readonly ref?: string;
+  readonly url?: string;
+
+  constructor(message: string, fields: ErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = new.target.name;
+    if (fields.path !== undefined) this.path = fields.path;
+    if (fields.object !== undefined) this.object = fields.object;
+    if (fields.ref !== undefined) this.ref = fields.ref;
+    if (fields.url !== undefined) this.url = fields.url;
+  }
+}
+
+function define<C extends string>(code: C, exitCode = 1) {
+  return class extends CairnError {
+    static readonly code: C = code;
+    readonly code: C = code;
+    override readonly exitCode: number = exitCode;
+  };
+}
+
+/** Malformed bytes handed to a pure codec (GVariant, object encodings). */
+export class FormatError extends define('FORMAT_INVALID') {}
+/** A command line that cannot be run as given. */
+export class UsageError extends define('CLI_USAGE', 2) {}
+
+export class RepoNotFoundError extends define('REPO_NOT_FOUND') {}
+export class RepoInvalidError extends define('REPO_INVALID') {}
+export class RepoExistsError extends define('REPO_EXISTS') {}
+export class RepoConfigError extends define('REPO_CONFIG_INVALID') {}
+export class RefNotFoundError extends define('REPO_REF_NOT_FOUND') {}
+export class RefInvalidError extends define('REPO_REF_INVALID') {}
+export class ObjectNotFoundError extends define('REPO_OBJECT_MISSING') {}
+export class ObjectCorruptError extends define('REPO_OBJECT_CORRUPT') {}
+export class UnsupportedFileError extends define('REPO_UNSUPPORTED_FILE') {}
+export class SourceReadError extends define('REPO_SOURCE_UNREADABLE') {}
+export class CheckoutError extends define('REPO_CHECKOUT_FAILED') {}
+export class FsckFailedError extends define('REPO_FSCK_FAILED') {}
+export class LockedError extends define('REPO_LOCKED') {}
+export class IoError extends define('IO_FAILED') {}
+
+export const ERROR_CLASSES = [
+  FormatError, UsageError, RepoNotFoundError, RepoInvalidError, RepoExistsError, RepoConfigError,
+  RefNotFoundError, RefInvalidError, ObjectNotFoundError, ObjectCorruptError, UnsupportedFileError,
+  SourceReadError, CheckoutError, FsckFailedError, LockedError, IoError,
+] as const;
+
+/** One line: the message followed by its causes' messages. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let i = 0; e !== undefined && e !== null && i < 5; i++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!parts.some((p) => p.includes(msg))) parts.push(msg);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(': ');
+}

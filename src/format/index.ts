@@ -1,0 +1,5 @@
+/** Public surface of the pure format layer. */
+export * from './checksum.js';
+export * from './gvariant.js';
+export * from './objects.js';
+export { KeyFile } from './keyfile.js';
