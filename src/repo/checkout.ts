@@ -1,0 +1,136 @@
+/**
+ * `checkout`: a commit's tree written out as files. From bare and bare-user repos regular
+ * files are hardlinked to their objects (as ostree does); from archive repos they are inflated.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
+import { CairnError, CheckoutError } from '../errors.js';
+import { isErrno, setXattr } from './fsutil.js';
+import { resolveRev } from './refs.js';
+import type { Repo } from './repo.js';
+import { SMALL_FILE } from './staging.js';
+
+export interface CheckoutOptions {
+  /** -U: ignore ownership and xattrs, drop setuid/setgid (for unprivileged users). */
+  userMode?: boolean;
+  /** Check out only this path inside the commit (a directory or a file). */
+  subpath?: string;
+  /** Never hardlink, always copy. */
+  noHardlinks?: boolean;
+}
+
+export interface CheckoutResult {
+  commit: Checksum;
+  files: number;
+  hardlinked: number;
+}
+
+export async function checkout(repo: Repo, rev: string, dest: string, opts: CheckoutOptions = {}): Promise<CheckoutResult> {
+  const commit = resolveRev(repo, rev)!;
+  const c = repo.loadCommit(commit);
+  if (fs.existsSync(dest) && !(fs.statSync(dest).isDirectory() && fs.readdirSync(dest).length === 0)) {
+    throw new CheckoutError(`${dest}: destination exists and is not an empty directory`, { path: dest });
+  }
+  const w = new Writer(repo, opts);
+  let tree = c.rootTree;
+  let meta = c.rootMeta;
+  const parts = (opts.subpath ?? '/').split('/').filter(Boolean);
+  for (let i = 0; i < parts.length; i++) {
+    const t = repo.loadDirtree(tree);
+    const d = t.dirs.find((x) => x.name === parts[i]);
+    if (d) {
+      tree = d.tree;
+      meta = d.meta;
+      continue;
+    }
+    const f = t.files.find((x) => x.name === parts[i]);
+    if (f && i === parts.length - 1) {
+      await w.file(f.checksum, dest);
+      return { commit, files: w.files, hardlinked: w.hardlinked };
+    }
+    throw new CheckoutError(`${opts.subpath}: no such path in commit ${commit}`, { path: opts.subpath ?? '', object: commit });
+  }
+  try {
+    await w.dir(tree, meta, dest);
+    await w.drain();
+  } catch (e) {
+    if (e instanceof CairnError) throw e;
+    throw new CheckoutError(`checkout to ${dest} failed: ${(e as Error).message}`, { path: dest, cause: e });
+  }
+  return { commit, files: w.files, hardlinked: w.hardlinked };
+}
+
+class Writer {
+  files = 0;
+  hardlinked = 0;
+  private inflight: Promise<void>[] = [];
+  private readonly canLink: boolean;
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly opts: CheckoutOptions,
+  ) {
+    this.canLink = !opts.noHardlinks && (repo.mode === 'bare' || repo.mode === 'bare-user-only' || (repo.mode === 'bare-user' && !!opts.userMode));
+  }
+
+  async drain(): Promise<void> {
+    while (this.inflight.length > 0) {
+      const batch = this.inflight;
+      this.inflight = [];
+      await Promise.all(batch);
+    }
+  }
+
+  async dir(tree: Checksum, metaCsum: Checksum, dest: string): Promise<void> {
+    const t = this.repo.loadDirtree(tree);
+    const meta = this.repo.loadDirmeta(metaCsum);
+    try {
+      fs.mkdirSync(dest, { mode: 0o700 });
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+    for (const f of t.files) {
+      const p = this.file(f.checksum, path.join(dest, f.name));
+      this.inflight.push(p);
+      if (this.inflight.length >= 64) await this.drain();
+    }
+    for (const d of t.dirs) await this.dir(d.tree, d.meta, path.join(dest, d.name));
+    await this.drain();
+    this.applyMeta(dest, meta, false);
+  }
+
+  private applyMeta(p: string, m: FileMeta, isLink: boolean): void {
+    if (!this.opts.userMode) {
+      fs.lchownSync(p, m.uid, m.gid);
+      for (const x of m.xattrs) setXattr(p, x.name, x.value);
+    }
+    if (!isLink) fs.chmodSync(p, this.opts.userMode ? m.mode & 0o1777 : m.mode & 0o7777);
+  }
+
+  async file(csum: Checksum, dest: string): Promise<void> {
+    this.files++;
+    const obj = this.repo.openContent(csum);
+    const h = obj.header;
+    if ((h.mode & S_IFMT) === S_IFLNK) {
+      fs.symlinkSync(h.symlinkTarget, dest);
+      this.applyMeta(dest, h, true);
+      return;
+    }
+    if (this.canLink && obj.hardlinkable) {
+      try {
+        fs.linkSync(obj.objectPath, dest);
+        this.hardlinked++;
+        return;
+      } catch (e) {
+        // EXDEV (other filesystem) or EMLINK: fall back to a copy
+        if (!isErrno(e, 'EXDEV') && !isErrno(e, 'EMLINK') && !isErrno(e, 'EPERM')) throw e;
+      }
+    }
+    if (!this.repo.archive) fs.copyFileSync(obj.objectPath, dest, fs.constants.COPYFILE_EXCL);
+    else if (obj.size <= SMALL_FILE) fs.writeFileSync(dest, await obj.read(), { flag: 'wx', mode: 0o600 });
+    else await pipeline(obj.stream(), fs.createWriteStream(dest, { flags: 'wx', mode: 0o600 }));
+    this.applyMeta(dest, h, false);
+  }
+}

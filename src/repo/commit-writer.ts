@@ -1,0 +1,334 @@
+/**
+ * `commit`: a directory or a tarball becomes content, dirtree, dirmeta and commit objects,
+ * with ostree's conventions so the same tree and options give the same commit checksum.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import * as tarStream from 'tar-stream';
+import {
+  type Checksum, type FileHeader, type FileMeta, type Metadata, type Variant, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+  canonicalXattrs, serializeCommit, serializeDirmeta, serializeDirtree, validateFileName,
+} from '../format/index.js';
+import { CairnError, FormatError, IoError, ObjectNotFoundError, SourceReadError, UnsupportedFileError } from '../errors.js';
+import { readXattrs } from './fsutil.js';
+import { resolveRev, setRef, validateRefName } from './refs.js';
+import type { Repo } from './repo.js';
+import { SMALL_FILE, Transaction } from './staging.js';
+
+export type TreeSource = { kind: 'dir'; path: string } | { kind: 'tar'; path: string };
+
+export interface CommitOptions {
+  /** Ref to update; also recorded in ostree.ref-binding unless bindings is false. */
+  branch?: string;
+  /** Parent commit: explicit checksum, null for none, undefined = the branch's current head. */
+  parent?: Checksum | null;
+  subject?: string;
+  body?: string;
+  /** Seconds since the epoch; default now. */
+  timestamp?: bigint;
+  ownerUid?: number;
+  ownerGid?: number;
+  noXattrs?: boolean;
+  canonicalPermissions?: boolean;
+  /** Extra commit metadata, in order (from --add-metadata-string). */
+  metadata?: (readonly [string, Variant])[];
+  /** Write ostree.ref-binding (default true when a branch is given). */
+  bindings?: boolean;
+  /** Concurrent content writes in flight. */
+  concurrency?: number;
+  onProgress?: (p: { files: number; bytes: number }) => void;
+}
+
+export interface CommitResult {
+  commit: Checksum;
+  /** Number of new objects written. */
+  written: number;
+  files: number;
+  bytes: number;
+}
+
+interface Modifier {
+  meta(m: FileMeta): FileMeta;
+}
+
+function makeModifier(o: CommitOptions, repo: Repo): Modifier {
+  const canonical = o.canonicalPermissions || repo.mode === 'bare-user-only';
+  const noXattrs = o.noXattrs || canonical || repo.config.getBoolean('core', 'disable-xattrs', false);
+  return {
+    meta(m) {
+      let { uid, gid, mode } = m;
+      let xattrs = noXattrs ? [] : canonicalXattrs(m.xattrs);
+      if (canonical) {
+        uid = 0;
+        gid = 0;
+        xattrs = [];
+        if ((mode & S_IFMT) !== S_IFLNK) mode = (mode & S_IFMT) | (mode & 0o755);
+      }
+      if (o.ownerUid !== undefined) uid = o.ownerUid;
+      if (o.ownerGid !== undefined) gid = o.ownerGid;
+      return { uid, gid, mode, xattrs };
+    },
+  };
+}
+
+/** Bounds the number of content writes in flight. */
+class Limiter {
+  private active = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiters.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiters.shift()?.();
+    }
+  }
+}
+
+interface Stats {
+  files: number;
+  bytes: number;
+}
+
+export async function commitTree(repo: Repo, source: TreeSource, opts: CommitOptions = {}): Promise<CommitResult> {
+  if (opts.branch !== undefined) validateRefName(opts.branch);
+  const parent = opts.parent !== undefined ? opts.parent : opts.branch ? resolveRev(repo, opts.branch, { allowMissing: true }) : null;
+  if (parent && !repo.hasObject(parent, 'commit')) {
+    throw new ObjectNotFoundError(`parent commit ${parent} is not in the repository`, { object: parent });
+  }
+  const mod = makeModifier(opts, repo);
+  const txn = new Transaction(repo);
+  const stats: Stats = { files: 0, bytes: 0 };
+  try {
+    const root =
+      source.kind === 'dir'
+        ? await writeDir(txn, source.path, mod, new Limiter(opts.concurrency ?? 16), stats, opts)
+        : await writeTar(txn, source.path, mod, stats);
+    const metadata: (readonly [string, Variant])[] = [...(opts.metadata ?? [])];
+    if (opts.branch && opts.bindings !== false) metadata.push(['ostree.ref-binding', { type: 'as', value: [opts.branch] }]);
+    const collection = repo.config.get('core', 'collection-id');
+    if (collection && opts.bindings !== false) metadata.push(['ostree.collection-binding', { type: 's', value: collection }]);
+    const commitBytes = serializeCommit({
+      metadata: metadata as Metadata,
+      parent,
+      subject: opts.subject ?? '',
+      body: opts.body ?? '',
+      timestamp: opts.timestamp ?? BigInt(Math.floor(Date.now() / 1000)),
+      rootTree: root.tree,
+      rootMeta: root.meta,
+    });
+    const commit = await txn.writeMetadata('commit', commitBytes);
+    const written = await txn.commit();
+    if (opts.branch) setRef(repo, null, opts.branch, commit);
+    return { commit, written, ...stats };
+  } catch (e) {
+    await txn.abort();
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- from a directory
+
+async function writeDir(
+  txn: Transaction, dir: string, mod: Modifier, limit: Limiter, stats: Stats, opts: CommitOptions,
+): Promise<{ tree: Checksum; meta: Checksum }> {
+  const st = lstatOrThrow(dir);
+  if (!st.isDirectory()) throw new SourceReadError(`${dir}: not a directory`, { path: dir });
+  const dirMeta = mod.meta({ uid: st.uid, gid: st.gid, mode: st.mode, xattrs: xattrsOf(dir) });
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir, { encoding: 'buffer' }).map((b) => {
+      const s = b.toString('utf8');
+      if (!Buffer.from(s, 'utf8').equals(b)) throw new UnsupportedFileError(`${path.join(dir, b.toString('latin1'))}: file name is not valid UTF-8`, { path: dir });
+      return s;
+    });
+  } catch (e) {
+    if (e instanceof CairnError) throw e;
+    throw new SourceReadError(`${dir}: cannot read directory: ${(e as Error).message}`, { path: dir, cause: e });
+  }
+  const files: Promise<{ name: string; checksum: Checksum }>[] = [];
+  const dirs: Promise<{ name: string; tree: Checksum; meta: Checksum }>[] = [];
+  for (const name of names) {
+    const p = path.join(dir, name);
+    const cst = lstatOrThrow(p);
+    if (cst.isDirectory()) {
+      dirs.push(writeDir(txn, p, mod, limit, stats, opts).then((r) => ({ name, ...r })));
+    } else if (cst.isFile() || cst.isSymbolicLink()) {
+      const m = mod.meta({ uid: cst.uid, gid: cst.gid, mode: cst.mode, xattrs: xattrsOf(p) });
+      files.push(limit.run(() => writeFileFrom(txn, p, cst, m, stats, opts)).then((checksum) => ({ name, checksum })));
+    } else {
+      throw new UnsupportedFileError(`${p}: not a regular file or symlink (${fileKind(cst)})`, { path: p });
+    }
+  }
+  const [f, d] = await Promise.all([Promise.all(files), Promise.all(dirs)]);
+  const tree = await txn.writeMetadata('dirtree', serializeDirtree({ files: f, dirs: d }));
+  const meta = await txn.writeMetadata('dirmeta', serializeDirmeta(dirMeta));
+  return { tree, meta };
+}
+
+async function writeFileFrom(txn: Transaction, p: string, st: fs.Stats, m: FileMeta, stats: Stats, opts: CommitOptions): Promise<Checksum> {
+  stats.files++;
+  try {
+    if (st.isSymbolicLink()) {
+      const h: FileHeader = { ...m, symlinkTarget: fs.readlinkSync(p, 'utf8') };
+      return await txn.writeContentBuffer(h, Buffer.alloc(0));
+    }
+    const h: FileHeader = { ...m, symlinkTarget: '' };
+    stats.bytes += st.size;
+    opts.onProgress?.(stats);
+    if (st.size <= SMALL_FILE) {
+      const content = fs.readFileSync(p);
+      if (content.length !== st.size) throw new IoError(`${p}: file changed while being read`, { path: p });
+      return await txn.writeContentBuffer(h, content);
+    }
+    return await txn.writeContentStream(h, fs.createReadStream(p), st.size);
+  } catch (e) {
+    if (e instanceof CairnError) throw e;
+    throw new SourceReadError(`${p}: cannot read: ${(e as Error).message}`, { path: p, cause: e });
+  }
+}
+
+function lstatOrThrow(p: string): fs.Stats {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    throw new SourceReadError(`${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, { path: p, cause: e });
+  }
+}
+
+function xattrsOf(p: string): FileMeta['xattrs'] {
+  try {
+    return readXattrs(p);
+  } catch (e) {
+    throw new SourceReadError(`${p}: cannot read extended attributes: ${(e as Error).message}`, { path: p, cause: e });
+  }
+}
+
+function fileKind(st: fs.Stats): string {
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  return 'unknown type';
+}
+
+// ---------------------------------------------------------------- from a tarball
+
+interface TarDir {
+  meta: FileMeta | null;
+  files: Map<string, Promise<Checksum>>;
+  dirs: Map<string, TarDir>;
+}
+
+const DEFAULT_DIR_META: FileMeta = { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [] };
+
+function splitTarPath(name: string): string[] {
+  return name.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+async function writeTar(txn: Transaction, tarPath: string, mod: Modifier, stats: Stats): Promise<{ tree: Checksum; meta: Checksum }> {
+  const root: TarDir = { meta: null, files: new Map(), dirs: new Map() };
+  const byPath = new Map<string, Promise<Checksum>>();
+  const ensureDir = (parts: string[]): TarDir => {
+    let d = root;
+    for (const c of parts) {
+      validateName(c, tarPath);
+      let next = d.dirs.get(c);
+      if (!next) {
+        if (d.files.has(c)) throw new SourceReadError(`${tarPath}: "${parts.join('/')}" is both a file and a directory`, { path: tarPath });
+        next = { meta: null, files: new Map(), dirs: new Map() };
+        d.dirs.set(c, next);
+      }
+      d = next;
+    }
+    return d;
+  };
+  let input: fs.ReadStream;
+  try {
+    fs.accessSync(tarPath, fs.constants.R_OK);
+    input = fs.createReadStream(tarPath);
+  } catch (e) {
+    throw new SourceReadError(`${tarPath}: cannot read: ${(e as Error).message}`, { path: tarPath, cause: e });
+  }
+  const extract = tarStream.extract();
+  input.pipe(extract);
+  input.on('error', (e) => extract.destroy(e));
+  try {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const parts = splitTarPath(h.name);
+      const pax = (h as { pax?: Record<string, string> }).pax ?? {};
+      const xattrs = Object.entries(pax)
+        .filter(([k]) => k.startsWith('SCHILY.xattr.'))
+        .map(([k, v]) => ({ name: k.slice('SCHILY.xattr.'.length), value: Buffer.from(v, 'latin1') }));
+      const base = { uid: h.uid ?? 0, gid: h.gid ?? 0, xattrs };
+      const perm = (h.mode ?? 0o644) & 0o7777;
+      if (h.type === 'directory') {
+        const d = ensureDir(parts);
+        d.meta = mod.meta({ ...base, mode: S_IFDIR | perm });
+        entry.resume();
+        continue;
+      }
+      if (parts.length === 0) throw new SourceReadError(`${tarPath}: entry "${h.name}" has an empty path`, { path: tarPath });
+      const name = parts.at(-1)!;
+      const dir = ensureDir(parts.slice(0, -1));
+      validateName(name, tarPath);
+      if (dir.dirs.has(name)) throw new SourceReadError(`${tarPath}: "${parts.join('/')}" is both a file and a directory`, { path: tarPath });
+      let csum: Promise<Checksum>;
+      if (h.type === 'file' || h.type === 'contiguous-file') {
+        const m = mod.meta({ ...base, mode: S_IFREG | perm });
+        const size = h.size ?? 0;
+        stats.files++;
+        stats.bytes += size;
+        if (size <= SMALL_FILE) {
+          const chunks: Buffer[] = [];
+          for await (const c of entry) chunks.push(c as Buffer);
+          csum = txn.writeContentBuffer({ ...m, symlinkTarget: '' }, Buffer.concat(chunks));
+        } else {
+          csum = txn.writeContentStream({ ...m, symlinkTarget: '' }, entry as unknown as Readable, size);
+          await csum;
+        }
+      } else if (h.type === 'symlink') {
+        const m = mod.meta({ ...base, mode: S_IFLNK | 0o777 });
+        stats.files++;
+        csum = txn.writeContentBuffer({ ...m, symlinkTarget: h.linkname ?? '' }, Buffer.alloc(0));
+        entry.resume();
+      } else if (h.type === 'link') {
+        const target = byPath.get(splitTarPath(h.linkname ?? '').join('/'));
+        if (!target) throw new SourceReadError(`${tarPath}: hard link "${h.name}" points to "${h.linkname}", which is not an earlier regular file`, { path: tarPath });
+        csum = target;
+        entry.resume();
+      } else {
+        throw new UnsupportedFileError(`${tarPath}: "${h.name}" is not a regular file or symlink (${h.type ?? 'unknown'})`, { path: tarPath });
+      }
+      csum.catch(() => undefined); // surfaced when awaited below
+      dir.files.set(name, csum);
+      byPath.set(parts.join('/'), csum);
+    }
+  } catch (e) {
+    input.destroy();
+    if (e instanceof CairnError) throw e;
+    throw new SourceReadError(`${tarPath}: not a readable tar archive: ${(e as Error).message}`, { path: tarPath, cause: e });
+  }
+  const writeNode = async (d: TarDir): Promise<{ tree: Checksum; meta: Checksum }> => {
+    const files = await Promise.all([...d.files].map(async ([name, c]) => ({ name, checksum: await c })));
+    const dirs = await Promise.all([...d.dirs].map(async ([name, sub]) => ({ name, ...(await writeNode(sub)) })));
+    const tree = await txn.writeMetadata('dirtree', serializeDirtree({ files, dirs }));
+    const meta = await txn.writeMetadata('dirmeta', serializeDirmeta(d.meta ?? mod.meta(DEFAULT_DIR_META)));
+    return { tree, meta };
+  };
+  return writeNode(root);
+}
+
+function validateName(name: string, tarPath: string): void {
+  try {
+    validateFileName(name);
+  } catch (e) {
+    if (e instanceof FormatError) throw new SourceReadError(`${tarPath}: ${e.message}`, { path: tarPath });
+    throw e;
+  }
+}

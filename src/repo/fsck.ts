@@ -1,0 +1,139 @@
+/**
+ * `fsck`: every loose object is re-hashed and re-parsed, every commit's tree is walked to find
+ * missing objects, every ref must point to a commit that is present.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import {
+  type Checksum, type Dirtree, type ObjectType, fileChecksumPrefix, parseArchiveHeader, parseCommit, parseDirmeta,
+  parseDirtree, parseMetadata, sha256,
+} from '../format/index.js';
+import { CairnError } from '../errors.js';
+import { listRefs } from './refs.js';
+import type { Repo } from './repo.js';
+import { SMALL_FILE } from './staging.js';
+
+export type FsckProblemKind = 'corrupt' | 'missing' | 'bad-ref' | 'partial';
+
+export interface FsckProblem {
+  kind: FsckProblemKind;
+  object?: Checksum;
+  type?: ObjectType;
+  ref?: string;
+  message: string;
+}
+
+export interface FsckResult {
+  objects: number;
+  commits: number;
+  problems: FsckProblem[];
+}
+
+export interface FsckOptions {
+  onProgress?: (p: { checked: number; total: number }) => void;
+  concurrency?: number;
+}
+
+export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResult> {
+  const problems: FsckProblem[] = [];
+  const present = new Set<string>();
+  const dirtrees = new Map<Checksum, Dirtree>();
+  const commits = new Map<Checksum, ReturnType<typeof parseCommit>>();
+  const all = [...repo.listObjects()];
+  for (const o of all) present.add(`${o.checksum}.${o.type}`);
+  let checked = 0;
+
+  const checkOne = async (o: { checksum: Checksum; type: ObjectType; path: string }): Promise<void> => {
+    try {
+      if (o.type === 'file') {
+        const got = await contentChecksum(repo, o.checksum, o.path);
+        if (got !== o.checksum) throw new Error(`checksum mismatch, content hashes to ${got}`);
+      } else {
+        const bytes = fs.readFileSync(o.path);
+        if (o.type === 'commit' || o.type === 'dirtree' || o.type === 'dirmeta') {
+          const got = sha256(bytes);
+          if (got !== o.checksum) throw new Error(`checksum mismatch, bytes hash to ${got}${bytes.length === 0 ? ' (empty file)' : ''}`);
+        }
+        if (o.type === 'commit') commits.set(o.checksum, parseCommit(bytes));
+        else if (o.type === 'dirtree') dirtrees.set(o.checksum, parseDirtree(bytes));
+        else if (o.type === 'dirmeta') parseDirmeta(bytes);
+        else parseMetadata(bytes);
+      }
+    } catch (e) {
+      const why = e instanceof CairnError && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+      problems.push({ kind: 'corrupt', object: o.checksum, type: o.type, message: `corrupt ${o.type} object ${o.checksum}: ${why}` });
+    }
+    checked++;
+    if (checked % 256 === 0) opts.onProgress?.({ checked, total: all.length });
+  };
+
+  const width = opts.concurrency ?? 8;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < all.length) await checkOne(all[next++]!);
+    }),
+  );
+  opts.onProgress?.({ checked, total: all.length });
+
+  // connectivity: every object a complete commit references must be present
+  const walked = new Set<Checksum>();
+  const need = (csum: Checksum, type: ObjectType, from: string): boolean => {
+    if (present.has(`${csum}.${type}`)) return true;
+    problems.push({ kind: 'missing', object: csum, type, message: `missing ${type} object ${csum} (referenced by ${from})` });
+    return false;
+  };
+  const walk = (tree: Checksum, meta: Checksum, from: string): void => {
+    need(meta, 'dirmeta', from);
+    if (!need(tree, 'dirtree', from) || walked.has(tree)) return;
+    walked.add(tree);
+    const t = dirtrees.get(tree);
+    if (!t) return; // corrupt, already reported
+    for (const f of t.files) need(f.checksum, 'file', `dirtree ${tree}`);
+    for (const d of t.dirs) walk(d.tree, d.meta, `dirtree ${tree}`);
+  };
+  for (const [csum, c] of commits) {
+    if (repo.isCommitPartial(csum)) continue;
+    walk(c.rootTree, c.rootMeta, `commit ${csum}`);
+  }
+  for (const [name, csum] of listRefs(repo)) {
+    if (!present.has(`${csum}.commit`)) {
+      problems.push({ kind: 'bad-ref', ref: name, object: csum, message: `ref ${name} points to missing commit ${csum}` });
+    }
+  }
+  return { objects: all.length, commits: commits.size, problems };
+}
+
+/** Recomputes the canonical checksum of a content object from what is on disk. */
+async function contentChecksum(repo: Repo, csum: Checksum, p: string): Promise<string> {
+  if (!repo.archive) {
+    const obj = repo.openContent(csum);
+    const h = createHash('sha256').update(fileChecksumPrefix(obj.header));
+    if (obj.size <= SMALL_FILE) h.update(await obj.read());
+    else for await (const c of obj.stream()) h.update(c as Buffer);
+    return h.digest('hex');
+  }
+  const st = fs.statSync(p);
+  if (st.size <= SMALL_FILE) {
+    const raw = fs.readFileSync(p);
+    const { header, size, headerLength } = parseArchiveHeader(raw);
+    const content = await new Promise<Buffer>((res, rej) =>
+      zlib.inflateRaw(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) + 1 }, (e, b) =>
+        e ? rej(new Error(e.message === 'unexpected end of file' ? 'truncated compressed content' : e.message)) : res(b),
+      ),
+    );
+    if (content.length !== size) throw new Error(`content is ${content.length} bytes, header says ${size}`);
+    return sha256(fileChecksumPrefix(header), content);
+  }
+  const obj = repo.openContent(csum);
+  const h = createHash('sha256').update(fileChecksumPrefix(obj.header));
+  let n = 0;
+  for await (const c of obj.stream()) {
+    n += (c as Buffer).length;
+    if (n > obj.size) throw new Error(`content is longer than the ${obj.size} bytes its header says`);
+    h.update(c as Buffer);
+  }
+  if (n !== obj.size) throw new Error(`content is ${n} bytes, header says ${obj.size} (truncated)`);
+  return h.digest('hex');
+}
