@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import {
-  type Checksum, type Dirtree, type ObjectType, fileChecksumPrefix, parseArchiveHeader, parseCommit, parseDirmeta,
+  type Checksum, type Dirtree, type ObjectType, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader, parseCommit, parseDirmeta,
   parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
 import { CairnError } from '../errors.js';
@@ -118,6 +118,10 @@ async function contentChecksum(repo: Repo, csum: Checksum, p: string): Promise<s
   if (st.size <= SMALL_FILE) {
     const raw = fs.readFileSync(p);
     const { header, size, headerLength } = parseArchiveHeader(raw);
+    if ((header.mode & S_IFMT) === S_IFLNK) {
+      if (raw.length !== headerLength) throw new Error('symlink object has trailing content');
+      return sha256(fileChecksumPrefix(header));
+    }
     const content = await new Promise<Buffer>((res, rej) =>
       zlib.inflateRaw(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) + 1 }, (e, b) =>
         e ? rej(new Error(e.message === 'unexpected end of file' ? 'truncated compressed content' : e.message)) : res(b),
