@@ -3,3 +3,4 @@ export * from './checksum.js';
 export * from './gvariant.js';
 export * from './objects.js';
 export { KeyFile } from './keyfile.js';
+export * from './tar.js';

@@ -4,12 +4,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import * as tarStream from 'tar-stream';
 import {
   type Checksum, type FileHeader, type FileMeta, type Metadata, type Variant, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
-  canonicalXattrs, serializeCommit, serializeDirmeta, serializeDirtree, validateFileName,
+  BLOCK, canonicalXattrs, isZeroBlock, paddedSize, parsePax, parseTarHeader, serializeCommit, serializeDirmeta, serializeDirtree,
+  validateFileName,
 } from '../format/index.js';
+
 import { CairnError, FormatError, IoError, ObjectNotFoundError, SourceReadError, UnsupportedFileError } from '../errors.js';
 import { readXattrs } from './fsutil.js';
 import { resolveRev, setRef, validateRefName } from './refs.js';
@@ -230,6 +230,8 @@ function splitTarPath(name: string): string[] {
   return name.split('/').filter((c) => c !== '' && c !== '.');
 }
 
+const MAX_PAX = 1024 * 1024; // a pax header larger than this is an attack or garbage, not metadata
+
 async function writeTar(txn: Transaction, tarPath: string, mod: Modifier, stats: Stats): Promise<{ tree: Checksum; meta: Checksum }> {
   const root: TarDir = { meta: null, files: new Map(), dirs: new Map() };
   const byPath = new Map<string, Promise<Checksum>>();
@@ -247,72 +249,104 @@ async function writeTar(txn: Transaction, tarPath: string, mod: Modifier, stats:
     }
     return d;
   };
-  let input: fs.ReadStream;
+  let fd: number;
   try {
-    fs.accessSync(tarPath, fs.constants.R_OK);
-    input = fs.createReadStream(tarPath);
+    fd = fs.openSync(tarPath, 'r');
   } catch (e) {
     throw new SourceReadError(`${tarPath}: cannot read: ${(e as Error).message}`, { path: tarPath, cause: e });
   }
-  const extract = tarStream.extract();
-  input.pipe(extract);
-  input.on('error', (e) => extract.destroy(e));
+  const pending: Promise<Checksum>[] = [];
   try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      const parts = splitTarPath(h.name);
-      const pax = (h as { pax?: Record<string, string> }).pax ?? {};
-      const xattrs = Object.entries(pax)
-        .filter(([k]) => k.startsWith('SCHILY.xattr.'))
-        .map(([k, v]) => ({ name: k.slice('SCHILY.xattr.'.length), value: Buffer.from(v, 'latin1') }));
-      const base = { uid: h.uid ?? 0, gid: h.gid ?? 0, xattrs };
-      const perm = (h.mode ?? 0o644) & 0o7777;
-      if (h.type === 'directory') {
-        const d = ensureDir(parts);
-        d.meta = mod.meta({ ...base, mode: S_IFDIR | perm });
-        entry.resume();
+    const fileSize = fs.fstatSync(fd).size;
+    const read = (pos: number, len: number): Buffer => {
+      const b = Buffer.alloc(len);
+      if (fs.readSync(fd, b, 0, len, pos) !== len) throw new FormatError('unexpected end of archive');
+      return b;
+    };
+    let pos = 0;
+    let pax = new Map<string, Buffer>();
+    const globalPax = new Map<string, Buffer>();
+    let longName: string | null = null;
+    let longLink: string | null = null;
+    const hdr = Buffer.alloc(BLOCK);
+    while (pos < fileSize) {
+      if (pos + BLOCK > fileSize) throw new FormatError('archive is truncated inside a header');
+      fs.readSync(fd, hdr, 0, BLOCK, pos);
+      pos += BLOCK;
+      if (isZeroBlock(hdr)) break;
+      const h = parseTarHeader(hdr);
+      const dataPos = pos;
+      const rawSize = h.type === 'file' || h.type === 'pax' || h.type === 'pax-global' || h.type.startsWith('gnu-') ? h.size : 0;
+      if (h.type === 'pax' || h.type === 'pax-global' || h.type.startsWith('gnu-')) {
+        if (h.size > MAX_PAX) throw new FormatError(`extended header of ${h.size} bytes is too large`);
+        pos += paddedSize(h.size);
+        if (pos > fileSize) throw new FormatError('archive is truncated');
+        const data = read(dataPos, h.size);
+        if (h.type === 'pax') pax = parsePax(data);
+        else if (h.type === 'pax-global') for (const [k, v] of parsePax(data)) globalPax.set(k, v);
+        else if (h.type === 'gnu-longname') longName = data.toString('utf8').replace(/\0+$/, '');
+        else longLink = data.toString('utf8').replace(/\0+$/, '');
         continue;
       }
-      if (parts.length === 0) throw new SourceReadError(`${tarPath}: entry "${h.name}" has an empty path`, { path: tarPath });
-      const name = parts.at(-1)!;
+      const px = new Map([...globalPax, ...pax]);
+      const str = (k: string): string | undefined => px.get(k)?.toString('utf8');
+      const name = str('path') ?? longName ?? h.name;
+      const linkname = str('linkpath') ?? longLink ?? h.linkname;
+      const size = h.type === 'file' ? Number(str('size') ?? rawSize) : 0;
+      const uid = Number(str('uid') ?? h.uid);
+      const gid = Number(str('gid') ?? h.gid);
+      pax = new Map();
+      longName = null;
+      longLink = null;
+      pos += paddedSize(size);
+      if (pos > fileSize) throw new FormatError(`archive is truncated inside "${name}"`);
+      const xattrs = [...px]
+        .filter(([k]) => k.startsWith('SCHILY.xattr.'))
+        .map(([k, v]) => ({ name: k.slice('SCHILY.xattr.'.length), value: v }));
+      const parts = splitTarPath(name);
+      const base = { uid, gid, xattrs };
+      const perm = h.mode & 0o7777;
+      if (h.type === 'directory') {
+        ensureDir(parts).meta = mod.meta({ ...base, mode: S_IFDIR | perm });
+        continue;
+      }
+      if (parts.length === 0) throw new SourceReadError(`${tarPath}: entry "${name}" has an empty path`, { path: tarPath });
+      const leaf = parts.at(-1)!;
       const dir = ensureDir(parts.slice(0, -1));
-      validateName(name, tarPath);
-      if (dir.dirs.has(name)) throw new SourceReadError(`${tarPath}: "${parts.join('/')}" is both a file and a directory`, { path: tarPath });
+      validateName(leaf, tarPath);
+      if (dir.dirs.has(leaf)) throw new SourceReadError(`${tarPath}: "${parts.join('/')}" is both a file and a directory`, { path: tarPath });
       let csum: Promise<Checksum>;
-      if (h.type === 'file' || h.type === 'contiguous-file') {
+      if (h.type === 'file') {
         const m = mod.meta({ ...base, mode: S_IFREG | perm });
-        const size = h.size ?? 0;
         stats.files++;
         stats.bytes += size;
-        if (size <= SMALL_FILE) {
-          const chunks: Buffer[] = [];
-          for await (const c of entry) chunks.push(c as Buffer);
-          csum = txn.writeContentBuffer({ ...m, symlinkTarget: '' }, Buffer.concat(chunks));
-        } else {
-          csum = txn.writeContentStream({ ...m, symlinkTarget: '' }, entry as unknown as Readable, size);
-          await csum;
-        }
+        csum =
+          size <= SMALL_FILE
+            ? txn.writeContentBuffer({ ...m, symlinkTarget: '' }, read(dataPos, size))
+            : txn.writeContentStream({ ...m, symlinkTarget: '' }, fs.createReadStream(tarPath, { start: dataPos, end: dataPos + size - 1 }), size);
       } else if (h.type === 'symlink') {
         const m = mod.meta({ ...base, mode: S_IFLNK | 0o777 });
         stats.files++;
-        csum = txn.writeContentBuffer({ ...m, symlinkTarget: h.linkname ?? '' }, Buffer.alloc(0));
-        entry.resume();
-      } else if (h.type === 'link') {
-        const target = byPath.get(splitTarPath(h.linkname ?? '').join('/'));
-        if (!target) throw new SourceReadError(`${tarPath}: hard link "${h.name}" points to "${h.linkname}", which is not an earlier regular file`, { path: tarPath });
+        csum = txn.writeContentBuffer({ ...m, symlinkTarget: linkname }, Buffer.alloc(0));
+      } else if (h.type === 'hardlink') {
+        const target = byPath.get(splitTarPath(linkname).join('/'));
+        if (!target) throw new SourceReadError(`${tarPath}: hard link "${name}" points to "${linkname}", which is not an earlier regular file`, { path: tarPath });
         csum = target;
-        entry.resume();
       } else {
-        throw new UnsupportedFileError(`${tarPath}: "${h.name}" is not a regular file or symlink (${h.type ?? 'unknown'})`, { path: tarPath });
+        throw new UnsupportedFileError(`${tarPath}: "${name}" is not a regular file or symlink (${h.type})`, { path: tarPath });
       }
       csum.catch(() => undefined); // surfaced when awaited below
-      dir.files.set(name, csum);
+      pending.push(csum);
+      if (pending.length >= 64) await Promise.all(pending.splice(0));
+      dir.files.set(leaf, csum);
       byPath.set(parts.join('/'), csum);
     }
   } catch (e) {
-    input.destroy();
     if (e instanceof CairnError) throw e;
     throw new SourceReadError(`${tarPath}: not a readable tar archive: ${(e as Error).message}`, { path: tarPath, cause: e });
+  } finally {
+    await Promise.allSettled(pending);
+    fs.closeSync(fd);
   }
   const writeNode = async (d: TarDir): Promise<{ tree: Checksum; meta: Checksum }> => {
     const files = await Promise.all([...d.files].map(async ([name, c]) => ({ name, checksum: await c })));

@@ -59,11 +59,11 @@ export interface TreeEntry {
 }
 
 /** A tree as a map path -> entry (content hashed), for file-by-file comparison. */
-export function snapshotTree(root: string, opts: { ownership?: boolean; xattrs?: boolean } = {}): Map<string, TreeEntry> {
+export function snapshotTree(root: string, opts: { ownership?: boolean; xattrs?: boolean; stripSetid?: boolean } = {}): Map<string, TreeEntry> {
   const out = new Map<string, TreeEntry>();
   const walk = (p: string, rel: string): void => {
     const st = fs.lstatSync(p);
-    const base = { mode: st.mode & 0o7777, uid: opts.ownership === false ? 0 : st.uid, gid: opts.ownership === false ? 0 : st.gid };
+    const base = { mode: st.mode & (opts.stripSetid ? 0o1777 : 0o7777), uid: opts.ownership === false ? 0 : st.uid, gid: opts.ownership === false ? 0 : st.gid };
     let xs: Record<string, string> | undefined;
     if (opts.xattrs && !st.isSymbolicLink()) {
       xs = {};
