@@ -58,7 +58,20 @@ export class FsckFailedError extends define('REPO_FSCK_FAILED') {}
 export class LockedError extends define('REPO_LOCKED') {}
 export class IoError extends define('IO_FAILED') {}
 
+/** Static deltas (src/delta) and signatures (src/repo/sign.ts). */
+export class DeltaInvalidError extends define('DELTA_INVALID') {}
+export class DeltaCorruptError extends define('DELTA_PART_CORRUPT') {}
+export class DeltaNotFoundError extends define('DELTA_NOT_FOUND') {}
+export class DeltaFromMissingError extends define('DELTA_FROM_MISSING') {}
+export class DeltaIncompleteError extends define('DELTA_INCOMPLETE') {}
+export class DeltaCompressionError extends define('DELTA_XZ_FAILED') {}
+export class SignKeyInvalidError extends define('SIGN_KEY_INVALID') {}
+export class SignVerifyError extends define('SIGN_VERIFY_FAILED') {}
+export class SignMissingError extends define('SIGN_NOT_SIGNED') {}
+
 export const ERROR_CLASSES = [
+  DeltaInvalidError, DeltaCorruptError, DeltaNotFoundError, DeltaFromMissingError, DeltaIncompleteError,
+  DeltaCompressionError, SignKeyInvalidError, SignVerifyError, SignMissingError,
   FormatError, UsageError, RepoNotFoundError, RepoInvalidError, RepoExistsError, RepoConfigError,
   RefNotFoundError, RefInvalidError, ObjectNotFoundError, ObjectCorruptError, UnsupportedFileError,
   SourceReadError, CheckoutError, FsckFailedError, LockedError, IoError,

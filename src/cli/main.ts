@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { CairnError, describeError } from '../errors.js';
 import { registerRepoCommands } from './commands/repo.js';
+import { registerStaticDeltaCommands } from './commands/static-delta.js';
+import { registerSignCommands } from './commands/sign.js';
 import { err } from './render.js';
 
 export function buildProgram(): Command {
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerRepoCommands(program);
+  registerStaticDeltaCommands(program);
+  registerSignCommands(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   return program;
 }
