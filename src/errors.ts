@@ -57,6 +57,20 @@ export class CheckoutError extends define('REPO_CHECKOUT_FAILED') {}
 export class FsckFailedError extends define('REPO_FSCK_FAILED') {}
 export class LockedError extends define('REPO_LOCKED') {}
 export class IoError extends define('IO_FAILED') {}
+/** Network side (pull, remotes, serve). */
+export class RemoteNotFoundError extends define('REMOTE_NOT_FOUND') {}
+export class RemoteExistsError extends define('REMOTE_EXISTS') {}
+export class RemoteInvalidError extends define('REMOTE_INVALID') {}
+export class PullNetworkError extends define('PULL_NETWORK') {}
+export class PullTimeoutError extends define('PULL_TIMEOUT') {}
+export class PullHttpError extends define('PULL_HTTP_STATUS') {}
+export class PullRedirectError extends define('PULL_REDIRECT') {}
+export class PullTooLargeError extends define('PULL_TOO_LARGE') {}
+export class PullObjectCorruptError extends define('PULL_OBJECT_CORRUPT') {}
+export class PullSummaryError extends define('PULL_SUMMARY_INVALID') {}
+export class PullRefNotFoundError extends define('PULL_REF_NOT_FOUND') {}
+export class PullSignatureError extends define('PULL_SIGNATURE') {}
+export class ServeError extends define('SERVE_FAILED') {}
 
 /** Static deltas (src/delta) and signatures (src/repo/sign.ts). */
 export class DeltaInvalidError extends define('DELTA_INVALID') {}
@@ -75,6 +89,9 @@ export const ERROR_CLASSES = [
   FormatError, UsageError, RepoNotFoundError, RepoInvalidError, RepoExistsError, RepoConfigError,
   RefNotFoundError, RefInvalidError, ObjectNotFoundError, ObjectCorruptError, UnsupportedFileError,
   SourceReadError, CheckoutError, FsckFailedError, LockedError, IoError,
+  RemoteNotFoundError, RemoteExistsError, RemoteInvalidError, PullNetworkError, PullTimeoutError, PullHttpError,
+  PullRedirectError, PullTooLargeError, PullObjectCorruptError, PullSummaryError, PullRefNotFoundError,
+  PullSignatureError, ServeError,
 ] as const;
 
 /** One line: the message followed by its causes' messages. */

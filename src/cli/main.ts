@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { CairnError, describeError } from '../errors.js';
 import { registerRepoCommands } from './commands/repo.js';
+import { registerNetworkCommands } from './commands/network.js';
 import { registerStaticDeltaCommands } from './commands/static-delta.js';
 import { registerSignCommands } from './commands/sign.js';
 import { err } from './render.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerRepoCommands(program);
+  registerNetworkCommands(program);
   registerStaticDeltaCommands(program);
   registerSignCommands(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });

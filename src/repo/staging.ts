@@ -112,6 +112,21 @@ export class Transaction {
     return csum;
   }
 
+  /**
+   * Stores an archive-mode .filez object as-is (pull): the caller has already verified that it
+   * parses and that its content hashes to `csum`. `source` is the bytes or a file that is moved.
+   */
+  async writeVerifiedFilez(csum: Checksum, source: Buffer | { file: string }): Promise<void> {
+    if (!this.repo.archive) throw new IoError('a .filez object can only be stored as-is in an archive repository');
+    await this.once(csum, 'file', (dest) => {
+      if (Buffer.isBuffer(source)) fs.writeFileSync(dest, source, { mode: 0o644, flag: 'wx' });
+      else {
+        fs.renameSync(source.file, dest);
+        fs.chmodSync(dest, 0o644);
+      }
+    });
+  }
+
   /** Writes a bare / bare-user / bare-user-only content object at `dest`. */
   private writeBare(dest: string, h: FileHeader, writeContent: ((fd: number) => void) | null, fromTmp?: string): void {
     const isLink = (h.mode & S_IFMT) === S_IFLNK;

@@ -1,0 +1,497 @@
+/**
+ * pull (spec §3.4): summary(.sig) → commitmeta + commit → dirtree/dirmeta walk → only the
+ * missing objects, many requests in flight. Every object is verified before it is stored
+ * (metadata: SHA-256 + normal-form parse; content: inflate + recomputed canonical checksum),
+ * and stored only through the repo layer's transactions, committed in batches so that an
+ * interrupted pull keeps what it verified. state/<commit>.commitpartial marks a commit whose
+ * tree is incomplete; the ref is written last.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import {
+  type Checksum, type FileHeader, type ObjectType, MAX_FILE_HEADER, S_IFLNK, S_IFMT, fileChecksumPrefix,
+  isChecksum, parseArchiveHeader, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
+} from '../format/index.js';
+import { type Summary, parseSummary } from '../format/summary.js';
+import {
+  CairnError, FormatError, PullObjectCorruptError, PullRefNotFoundError, PullSignatureError, PullSummaryError,
+} from '../errors.js';
+import { type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
+import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/pull-state.js';
+import type { RemoteSignPolicy } from '../repo/remotes.js';
+import { SMALL_FILE } from '../repo/staging.js';
+import type { ContentPayload, ObjectSource } from './source.js';
+
+export interface PullRefSpec {
+  ref: string;
+  /** Pin to this commit instead of what the remote's ref points at. */
+  commit?: Checksum;
+}
+
+export interface PullStats {
+  phase: 'summary' | 'metadata' | 'content' | 'committing' | 'done';
+  metadataFetched: number;
+  contentFetched: number;
+  /** Objects found missing so far (fetched + queued). */
+  requested: number;
+  bytes: number;
+  startedAt: number;
+}
+
+export interface PullOptions {
+  /** Refs go to refs/remotes/<remote>/ (or refs/heads/ with mirror / when remote is null). */
+  remote: string | null;
+  refs: readonly PullRefSpec[];
+  depth?: number;
+  mirror?: boolean;
+  commitMetadataOnly?: boolean;
+  /** Requests in flight. */
+  concurrency?: number;
+  signPolicy?: RemoteSignPolicy;
+  verifyCommitSignature?: (commit: Buffer, commitmeta: Buffer | null, keys: string[]) => boolean;
+  verifySummarySignature?: (summary: Buffer, sig: Buffer | null, keys: string[]) => boolean;
+  /** Count body bytes here (the fetcher reports them). */
+  stats?: PullStats;
+}
+
+export interface PullResult {
+  refs: { ref: string; commit: Checksum }[];
+  metadataFetched: number;
+  contentFetched: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** Objects stored per transaction before it is committed (so an interrupted pull keeps them). */
+const BATCH_OBJECTS = 2000;
+const BATCH_MS = 3000;
+
+export function newStats(): PullStats {
+  return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, startedAt: Date.now() };
+}
+
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+function corrupt(what: string, csum: string, why: string, cause?: unknown): PullObjectCorruptError {
+  return new PullObjectCorruptError(`${what} ${csum} from the remote is corrupt: ${why}`, { object: csum, cause });
+}
+
+export class Puller {
+  readonly stats: PullStats;
+  private readonly limiter: Limiter;
+  private txn: Transaction;
+  private txnObjects = 0;
+  private txnStarted = Date.now();
+  private readonly committing: Promise<number>[] = [];
+  private readonly seen = new Set<string>();
+  private readonly scanned = new Set<Checksum>();
+  private error: unknown = null;
+  private partDir: string;
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly source: ObjectSource,
+    private readonly opts: PullOptions,
+  ) {
+    this.stats = opts.stats ?? newStats();
+    this.limiter = new Limiter(opts.concurrency ?? 16);
+    this.txn = new Transaction(repo);
+    this.partDir = partialDownloadDir(repo);
+  }
+
+  async run(): Promise<PullResult> {
+    const resolved: { ref: string; commit: Checksum }[] = [];
+    try {
+      const summary = await this.loadSummary();
+      for (const spec of this.opts.refs) resolved.push({ ref: spec.ref, commit: await this.resolve(spec, summary) });
+      this.stats.phase = 'metadata';
+      const done: Checksum[] = [];
+      for (const r of resolved) {
+        await this.guard(() => this.pullCommit(r.commit, r.ref, this.opts.depth ?? 0, done));
+        if (this.error) break;
+      }
+      this.stats.phase = 'committing';
+      await this.flush();
+      if (this.error) throw this.error;
+      // every object is durable: the commits are complete, then the refs move
+      if (!this.opts.commitMetadataOnly) for (const c of done) clearCommitPartial(this.repo, c);
+      for (const r of resolved) {
+        setRef(this.repo, this.opts.mirror || this.opts.remote === null ? null : this.opts.remote, r.ref, r.commit);
+      }
+      this.stats.phase = 'done';
+    } catch (e) {
+      await this.flush().catch(() => {});
+      throw e;
+    } finally {
+      await this.source.close().catch(() => {});
+    }
+    return {
+      refs: resolved,
+      metadataFetched: this.stats.metadataFetched,
+      contentFetched: this.stats.contentFetched,
+      bytes: this.stats.bytes,
+      seconds: (Date.now() - this.stats.startedAt) / 1000,
+    };
+  }
+
+  private async flush(): Promise<void> {
+    const last = this.txn;
+    const all = [...this.committing, last.commit()];
+    const rs = await Promise.allSettled(all);
+    for (const r of rs) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /** Runs a step; records the first failure and stops further work instead of rejecting. */
+  private async guard(fn: () => Promise<void>): Promise<void> {
+    if (this.error) return;
+    try {
+      await fn();
+    } catch (e) {
+      if (!this.error) this.error = e;
+    }
+  }
+
+  private noteStored(): void {
+    this.txnObjects++;
+    if (this.txnObjects >= BATCH_OBJECTS || Date.now() - this.txnStarted > BATCH_MS) {
+      const old = this.txn;
+      this.txn = new Transaction(this.repo);
+      this.txnObjects = 0;
+      this.txnStarted = Date.now();
+      const p = old.commit();
+      p.catch(() => {});
+      this.committing.push(p);
+    }
+  }
+
+  // ------------------------------------------------------------------ refs and summary
+
+  private async loadSummary(): Promise<Summary | null> {
+    const { bytes, sig } = await this.source.summary();
+    const policy = this.opts.signPolicy;
+    if (policy?.verifySummary) {
+      if (!bytes) throw new PullSignatureError(`${this.source.description}: signature verification of the summary is on but the remote has no summary`);
+      const ok = this.opts.verifySummarySignature?.(bytes, sig, policy.keys) ?? false;
+      if (!ok) throw new PullSignatureError(`${this.source.description}: summary.sig is missing or not signed by a trusted key`);
+    }
+    if (!bytes) return null;
+    try {
+      return parseSummary(bytes);
+    } catch (e) {
+      if (e instanceof FormatError) throw new PullSummaryError(`${this.source.description}: summary is malformed: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+
+  private async resolve(spec: PullRefSpec, summary: Summary | null): Promise<Checksum> {
+    validateRefName(spec.ref);
+    if (spec.commit) return spec.commit;
+    if (summary) {
+      const r = summary.refs.find((x) => x.name === spec.ref);
+      if (!r) throw new PullRefNotFoundError(`${this.source.description}: no ref "${spec.ref}" in the remote summary`, { ref: spec.ref });
+      return r.commit;
+    }
+    const text = await this.source.readRef(spec.ref);
+    if (text === null) throw new PullRefNotFoundError(`${this.source.description}: no ref "${spec.ref}"`, { ref: spec.ref });
+    if (!isChecksum(text)) throw new PullSummaryError(`${this.source.description}: refs/heads/${spec.ref} is not a checksum`, { ref: spec.ref });
+    return text;
+  }
+
+  // ------------------------------------------------------------------ commits
+
+  private async pullCommit(c: Checksum, ref: string | null, depth: number, done: Checksum[], optional = false): Promise<void> {
+    if (this.scanned.has(c)) return;
+    this.scanned.add(c);
+    let bytes: Buffer;
+    const complete = this.repo.hasObject(c, 'commit') && !this.repo.isCommitPartial(c);
+    if (this.repo.hasObject(c, 'commit')) {
+      bytes = this.repo.readMetadataBytes(c, 'commit');
+    } else {
+      const [meta, commit] = await Promise.all([this.fetchMeta(c, 'commitmeta', true), this.fetchMeta(c, 'commit', optional)]);
+      if (!commit) return; // an optional parent the remote no longer has
+      this.stats.requested += meta ? 2 : 1;
+      bytes = commit;
+      this.checkSignature(c, bytes, meta);
+      this.checkBinding(c, bytes, ref);
+      markCommitPartial(this.repo, c);
+      if (meta) await this.store(c, 'commitmeta', meta);
+      await this.store(c, 'commit', bytes);
+    }
+    const commit = parseCommit(bytes);
+    if (!complete) {
+      if (!this.opts.commitMetadataOnly) await this.scanDir(commit.rootTree, commit.rootMeta);
+      done.push(c);
+    }
+    if (depth !== 0 && commit.parent) await this.pullCommit(commit.parent, null, depth - 1, done, true);
+  }
+
+  private checkSignature(c: Checksum, bytes: Buffer, meta: Buffer | null): void {
+    const policy = this.opts.signPolicy;
+    if (!policy?.verifyCommits) return;
+    const verify = this.opts.verifyCommitSignature;
+    if (!meta) throw new PullSignatureError(`commit ${c} is not signed (no detached metadata) and the remote requires ed25519 signatures`, { object: c });
+    if (!verify || !verify(bytes, meta, policy.keys)) {
+      throw new PullSignatureError(`commit ${c} has no valid ed25519 signature from a trusted key`, { object: c });
+    }
+  }
+
+  private checkBinding(c: Checksum, bytes: Buffer, ref: string | null): void {
+    if (ref === null) return;
+    const binding = parseCommit(bytes).metadata.find(([k]) => k === 'ostree.ref-binding')?.[1];
+    if (!binding || binding.type !== 'as') return;
+    const refs = binding.value as string[];
+    if (!refs.includes(ref)) {
+      throw new PullObjectCorruptError(`commit ${c} is bound to ${refs.map((r) => `"${r}"`).join(', ')}, not to the requested ref "${ref}"`, { object: c, ref });
+    }
+  }
+
+  // ------------------------------------------------------------------ tree walk
+
+  private async scanDir(tree: Checksum, meta: Checksum): Promise<void> {
+    const work: Promise<void>[] = [];
+    if (!this.seen.has(`${meta}.dirmeta`)) {
+      this.seen.add(`${meta}.dirmeta`);
+      if (!this.repo.hasObject(meta, 'dirmeta')) {
+        this.stats.requested++;
+        work.push(this.guard(async () => {
+          const b = (await this.fetchMeta(meta, 'dirmeta', false))!;
+          await this.store(meta, 'dirmeta', b);
+        }));
+      }
+    }
+    if (!this.seen.has(`${tree}.dirtree`)) {
+      this.seen.add(`${tree}.dirtree`);
+      work.push(this.guard(async () => {
+        let bytes: Buffer;
+        if (this.repo.hasObject(tree, 'dirtree')) bytes = this.repo.readMetadataBytes(tree, 'dirtree');
+        else {
+          this.stats.requested++;
+          bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
+          await this.store(tree, 'dirtree', bytes);
+        }
+        const t = parseDirtree(bytes);
+        const children: Promise<void>[] = [];
+        for (const f of t.files) {
+          if (this.seen.has(`${f.checksum}.file`)) continue;
+          this.seen.add(`${f.checksum}.file`);
+          if (this.repo.hasObject(f.checksum, 'file')) continue;
+          this.stats.requested++;
+          children.push(this.guard(() => this.pullContent(f.checksum)));
+        }
+        for (const d of t.dirs) children.push(this.guard(() => this.scanDir(d.tree, d.meta)));
+        await Promise.all(children);
+      }));
+    }
+    await Promise.all(work);
+  }
+
+  // ------------------------------------------------------------------ fetch + verify + store
+
+  private async store(c: Checksum, type: ObjectType, bytes: Buffer): Promise<void> {
+    // register the write before the batch may rotate, so the old batch's commit waits for it
+    const p = this.txn.writeMetadata(type, bytes, c);
+    this.noteStored();
+    await p;
+  }
+
+  /** Streamed writes register late in a transaction: give each its own, committed at once. */
+  private async ownTransaction<T>(fn: (t: Transaction) => Promise<T>): Promise<T> {
+    const t = new Transaction(this.repo);
+    try {
+      const r = await fn(t);
+      await t.commit();
+      return r;
+    } catch (e) {
+      await t.abort();
+      throw e;
+    }
+  }
+
+  private async fetchMeta(c: Checksum, type: ObjectType, optional: boolean): Promise<Buffer | null> {
+    if (this.error) throw this.error;
+    const bytes = await this.limiter.run(() => this.source.metadata(c, type, optional));
+    if (!bytes) return null;
+    if (type !== 'commitmeta') {
+      const got = sha256(bytes);
+      if (got !== c) throw corrupt(`${type} object`, c, `its bytes hash to ${got}`);
+    }
+    try {
+      if (type === 'commit') parseCommit(bytes);
+      else if (type === 'dirtree') parseDirtree(bytes);
+      else if (type === 'dirmeta') parseDirmeta(bytes);
+      else parseMetadata(bytes);
+    } catch (e) {
+      if (e instanceof FormatError) throw corrupt(`${type} object`, c, e.message, e);
+      throw e;
+    }
+    this.stats.metadataFetched++;
+    return bytes;
+  }
+
+  private async pullContent(c: Checksum): Promise<void> {
+    if (this.error) return;
+    await this.limiter.run(async () => {
+      if (this.error) return;
+      const part = path.join(this.partDir, `${c}.filez.part`);
+      const payload = await this.source.content(c, part);
+      await this.storeContent(c, payload, part);
+    });
+    this.stats.contentFetched++;
+  }
+
+  private async storeContent(c: Checksum, payload: ContentPayload, part: string): Promise<void> {
+    const txn = this.txn;
+    if (payload.kind === 'object') {
+      const o = payload.object;
+      if (o.size <= SMALL_FILE) {
+        const content = await o.read();
+        const got = sha256(fileChecksumPrefix(o.header), content);
+        if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
+        const p = txn.writeContentBuffer(o.header, content);
+        this.noteStored();
+        await p;
+      } else {
+        const got = await this.ownTransaction((t) => t.writeContentStream(o.header, o.stream(), o.size));
+        if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
+      }
+      return;
+    }
+    const r = payload.result;
+    if (r.kind === 'buffer') {
+      const { header, content } = verifyFilezBuffer(c, r.bytes);
+      const p = this.repo.archive ? txn.writeVerifiedFilez(c, r.bytes) : txn.writeContentBuffer(header, content);
+      this.noteStored();
+      await p;
+      return;
+    }
+    // large object on disk: verify by streaming, then move it in (archive) or unpack it (bare)
+    let header: FileHeader;
+    let headerLength: number;
+    let size: number;
+    try {
+      ({ header, headerLength, size } = await verifyFilezFile(c, r.file));
+    } catch (e) {
+      dropPartialDownload(r.file);
+      throw e;
+    }
+    if (this.repo.archive) {
+      const p = txn.writeVerifiedFilez(c, { file: r.file });
+      this.noteStored();
+      await p;
+    } else {
+      const src = fs.createReadStream(r.file, { start: headerLength }).pipe(zlib.createInflateRaw());
+      const got = await this.ownTransaction((t) => t.writeContentStream(header, src, size));
+      if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
+      dropPartialDownload(part);
+    }
+  }
+}
+
+function readFilezHeader(c: Checksum, head: Buffer): { header: FileHeader; size: number; headerLength: number } {
+  try {
+    return parseArchiveHeader(head);
+  } catch (e) {
+    if (e instanceof FormatError) throw corrupt('file object', c, e.message, e);
+    throw e;
+  }
+}
+
+/** Verifies an in-memory .filez: header parses, deflate stream is exact, content hashes to c. */
+export function verifyFilezBuffer(c: Checksum, bytes: Buffer): { header: FileHeader; content: Buffer } {
+  const { header, size, headerLength } = readFilezHeader(c, bytes);
+  let content: Buffer;
+  if ((header.mode & S_IFMT) === S_IFLNK) {
+    if (bytes.length !== headerLength) throw corrupt('file object', c, 'symlink object carries a payload');
+    if (size !== 0) throw corrupt('file object', c, 'symlink object declares a size');
+    content = Buffer.alloc(0);
+  } else {
+    let r: { buffer: Buffer; engine: zlib.InflateRaw };
+    try {
+      r = zlib.inflateRawSync(bytes.subarray(headerLength), { info: true, maxOutputLength: Math.max(size, 1) }) as unknown as typeof r;
+    } catch (e) {
+      throw corrupt('file object', c, `bad compressed content (${(e as Error).message})`, e);
+    }
+    content = r.buffer;
+    if (content.length !== size) throw corrupt('file object', c, `content is ${content.length} bytes, header says ${size}`);
+    if (r.engine.bytesWritten !== bytes.length - headerLength) throw corrupt('file object', c, 'trailing bytes after the compressed content');
+  }
+  const got = sha256(fileChecksumPrefix(header), content);
+  if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
+  return { header, content };
+}
+
+/** Verifies a .filez on disk by streaming it. */
+export async function verifyFilezFile(c: Checksum, file: string): Promise<{ header: FileHeader; headerLength: number; size: number }> {
+  const fd = fs.openSync(file, 'r');
+  let head: Buffer;
+  let total: number;
+  try {
+    total = fs.fstatSync(fd).size;
+    head = Buffer.alloc(Math.min(total, 8 + MAX_FILE_HEADER));
+    fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const { header, size, headerLength } = readFilezHeader(c, head);
+  const hash = createHash('sha256').update(fileChecksumPrefix(header));
+  if ((header.mode & S_IFMT) === S_IFLNK) {
+    if (total !== headerLength || size !== 0) throw corrupt('file object', c, 'symlink object carries a payload');
+  } else {
+    let n = 0;
+    const inflate = zlib.createInflateRaw();
+    try {
+      await pipeline(
+        fs.createReadStream(file, { start: headerLength }),
+        inflate,
+        new Writable({
+          write(chunk: Buffer, _e, cb) {
+            n += chunk.length;
+            if (n > size) cb(new Error(`content is longer than the ${size} bytes its header says`));
+            else {
+              hash.update(chunk);
+              cb();
+            }
+          },
+        }),
+      );
+    } catch (e) {
+      throw corrupt('file object', c, `bad compressed content (${(e as Error).message})`, e);
+    }
+    if (n !== size) throw corrupt('file object', c, `content is ${n} bytes, header says ${size}`);
+    if (inflate.bytesWritten !== total - headerLength) throw corrupt('file object', c, 'trailing bytes after the compressed content');
+  }
+  const got = hash.digest('hex');
+  if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
+  return { header, headerLength, size };
+}
+
+/** Splits REF[@COMMIT] arguments. */
+export function parsePullRefs(args: readonly string[]): PullRefSpec[] {
+  return args.map((a) => {
+    const at = a.lastIndexOf('@');
+    if (at < 0) return { ref: a };
+    const commit = a.slice(at + 1);
+    if (!isChecksum(commit)) throw new PullRefNotFoundError(`"${a}": "${commit}" is not a full commit checksum`, { ref: a });
+    return { ref: a.slice(0, at), commit };
+  });
+}
+
+export { CairnError };
