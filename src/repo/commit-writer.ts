@@ -342,7 +342,7 @@ async function writeTar(txn: Transaction, tarPath: string, mod: Modifier, stats:
       byPath.set(parts.join('/'), csum);
     }
   } catch (e) {
-    if (e instanceof CairnError) throw e;
+    if (e instanceof CairnError && !(e instanceof FormatError)) throw e;
     throw new SourceReadError(`${tarPath}: not a readable tar archive: ${(e as Error).message}`, { path: tarPath, cause: e });
   } finally {
     await Promise.allSettled(pending);
