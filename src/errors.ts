@@ -83,6 +83,17 @@ export class SignKeyInvalidError extends define('SIGN_KEY_INVALID') {}
 export class SignVerifyError extends define('SIGN_VERIFY_FAILED') {}
 export class SignMissingError extends define('SIGN_NOT_SIGNED') {}
 
+/** Sysroot, deployments and boot entries (src/sysroot). */
+export class SysrootNotFoundError extends define('SYSROOT_NOT_FOUND') {}
+export class SysrootInvalidError extends define('SYSROOT_INVALID') {}
+export class SysrootUnknownOsError extends define('SYSROOT_UNKNOWN_OS') {}
+export class SysrootIndexError extends define('SYSROOT_INDEX_OUT_OF_RANGE') {}
+export class SysrootOriginCorruptError extends define('SYSROOT_ORIGIN_CORRUPT') {}
+export class SysrootNoKernelError extends define('SYSROOT_NO_KERNEL') {}
+export class SysrootBootFullError extends define('SYSROOT_BOOT_FULL') {}
+export class SysrootLockedError extends define('SYSROOT_LOCKED') {}
+export class SysrootRefusedError extends define('SYSROOT_REFUSED') {}
+
 export const ERROR_CLASSES = [
   DeltaInvalidError, DeltaCorruptError, DeltaNotFoundError, DeltaFromMissingError, DeltaIncompleteError,
   DeltaCompressionError, SignKeyInvalidError, SignVerifyError, SignMissingError,
@@ -92,6 +103,8 @@ export const ERROR_CLASSES = [
   RemoteNotFoundError, RemoteExistsError, RemoteInvalidError, PullNetworkError, PullTimeoutError, PullHttpError,
   PullRedirectError, PullTooLargeError, PullObjectCorruptError, PullSummaryError, PullRefNotFoundError,
   PullSignatureError, ServeError,
+  SysrootNotFoundError, SysrootInvalidError, SysrootUnknownOsError, SysrootIndexError, SysrootOriginCorruptError,
+  SysrootNoKernelError, SysrootBootFullError, SysrootLockedError, SysrootRefusedError,
 ] as const;
 
 /** One line: the message followed by its causes' messages. */

@@ -8,6 +8,7 @@ import { registerRepoCommands } from './commands/repo.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerStaticDeltaCommands } from './commands/static-delta.js';
 import { registerSignCommands } from './commands/sign.js';
+import { registerAdminCommands } from './commands/admin.js';
 import { err } from './render.js';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerNetworkCommands(program);
   registerStaticDeltaCommands(program);
   registerSignCommands(program);
+  registerAdminCommands(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
   return program;
 }
