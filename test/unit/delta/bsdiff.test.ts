@@ -1,0 +1,51 @@
+// bsdiff / bspatch (spec §5.5): round trips and refusal of corrupt patches.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
+import { bsdiff, bspatch, suffixArray } from '../../../src/delta/bsdiff.js';
+import { FormatError } from '../../../src/errors.js';
+
+function prng(n: number, seed: string): Buffer {
+  const out = Buffer.alloc(n);
+  let b = createHash('sha256').update(seed).digest();
+  for (let i = 0; i < n; i += 32) {
+    b.copy(out, i, 0, Math.min(32, n - i));
+    b = createHash('sha256').update(b).digest();
+  }
+  return out;
+}
+
+describe('bsdiff', () => {
+  it('builds a correct suffix array', () => {
+    const s = Buffer.from('mississippi$banana');
+    const sa = Array.from(suffixArray(s));
+    const naive = [...Array(s.length).keys()].sort((a, b) => Buffer.compare(s.subarray(a), s.subarray(b)));
+    assert.deepEqual(sa, naive);
+    const z = Buffer.alloc(1000);
+    assert.deepEqual(Array.from(suffixArray(z)).slice(0, 3), [999, 998, 997]);
+  });
+  it('round-trips edits, insertions, deletions and unrelated data', () => {
+    const old = prng(200_000, 'old');
+    const edited = Buffer.from(old);
+    for (let i = 0; i < 300; i++) edited[(i * 7919) % edited.length] ^= 0x5a;
+    const inserted = Buffer.concat([old.subarray(0, 50_000), prng(3000, 'ins'), old.subarray(50_000, 150_000), old.subarray(160_000)]);
+    for (const [a, b] of [[old, edited], [old, inserted], [Buffer.alloc(0), prng(100, 'x')], [prng(100, 'y'), Buffer.alloc(0)], [prng(5000, 'a'), prng(7000, 'b')]] as const) {
+      const p = bsdiff(a, b);
+      assert.ok(bspatch(a, p, b.length).equals(b));
+    }
+    // a small edit gives a patch that compresses far below the file
+    const p = bsdiff(old, edited);
+    assert.ok(deflateRawSync(p).length < edited.length / 20);
+  });
+  it('refuses truncated and inconsistent patches', () => {
+    const old = prng(1000, 'o');
+    const nw = Buffer.concat([old.subarray(0, 500), Buffer.from('new bytes'), old.subarray(500)]);
+    const p = bsdiff(old, nw);
+    assert.throws(() => bspatch(old, p.subarray(0, p.length - 5), nw.length), FormatError);
+    assert.throws(() => bspatch(old, p, nw.length + 100), FormatError);
+    const neg = Buffer.from(p);
+    neg[7] |= 0x80; // negative diff length
+    assert.throws(() => bspatch(old, neg, nw.length), FormatError);
+  });
+});
