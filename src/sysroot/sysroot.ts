@@ -253,8 +253,8 @@ export function loadSysroot(sysroot: string, opts: SysrootOptions = {}): Sysroot
   }
   const deployments = staged ? [staged.deployment, ...listed] : listed;
   let booted: Deployment | null = null;
-  if (opts.bootedRoot) {
-    const root = fs.statSync(opts.bootedRoot);
+  const root = opts.bootedRoot ? fs.statSync(opts.bootedRoot, { throwIfNoEntry: false }) : undefined;
+  if (root) {
     booted = listed.find((d) => {
       const st = fs.statSync(deployDir(sysroot, d));
       return st.dev === root.dev && st.ino === root.ino;
