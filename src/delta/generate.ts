@@ -103,6 +103,13 @@ function walkCommit(repo: Repo, commit: Checksum): TreeWalk {
   return { meta, files, all };
 }
 
+/** Executables smaller than this in total stay in the ordinary part. */
+const MIN_X86_PART = 256 * 1024;
+
+function isElf(b: Uint8Array): boolean {
+  return b.length > 64 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+}
+
 const COMPRESSED_EXT = /\.(xz|bz2|gz|zst|lz4|lzma|zip|jar|png|jpg|jpeg|gif|webp|woff2?)$/i;
 
 function extOf(p: string): string {
@@ -271,13 +278,25 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
     items.push(item);
   }
 
-  const builders: PartBuilder[] = [new PartBuilder()];
-  let cur = builders[0]!;
-  const room = (n: number): void => {
-    if (!cur.empty && cur.blobLength + n > maxChunk) {
-      cur = new PartBuilder();
-      builders.push(cur);
+  // two part sequences: executables (xz with the x86 BCJ filter, which shrinks machine code
+  // by a few percent) and everything else; they also compress in parallel
+  class PartSeq {
+    readonly builders: PartBuilder[] = [new PartBuilder()];
+    constructor(readonly x86: boolean) {}
+    take(n: number): PartBuilder {
+      let b = this.builders[this.builders.length - 1]!;
+      if (!b.empty && b.blobLength + n > maxChunk) {
+        b = new PartBuilder();
+        this.builders.push(b);
+      }
+      return b;
     }
+  }
+  const mainSeq = new PartSeq(false);
+  const elfSeq = new PartSeq(true);
+  let cur = mainSeq.builders[0]!;
+  const room = (n: number, seq: PartSeq = mainSeq): void => {
+    cur = seq.take(n);
   };
   for (const m of newMeta) {
     const bytes = repo.readMetadataBytes(m.checksum, m.type);
@@ -316,9 +335,21 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   const plain = items
     .filter((i) => i.kind === 'S')
     .sort((a, b) => extOf(a.path).localeCompare(extOf(b.path)) || path.posix.basename(a.path).localeCompare(path.posix.basename(b.path)) || a.csum.localeCompare(b.csum));
+  // first pass: which files are executables (keeping only small ones in memory)
+  const elf = new Set<Checksum>();
+  const small = new Map<Checksum, Buffer>();
+  let elfBytes = 0;
   for (const it of plain) {
     const data = await repo.openContent(it.csum).read();
-    room(data.length);
+    if (isElf(data)) {
+      elf.add(it.csum);
+      elfBytes += data.length;
+    }
+    if (data.length <= 64 * 1024) small.set(it.csum, data);
+  }
+  for (const it of plain) {
+    const data = small.get(it.csum) ?? (await repo.openContent(it.csum).read());
+    room(data.length, elfBytes >= MIN_X86_PART && elf.has(it.csum) ? elfSeq : mainSeq);
     const off = cur.addBlob(data);
     cur.ops.spliceContent(cur.modeOf(it.header), cur.xattrsOf(it.header), data.length, off);
     cur.objects.push({ type: 'file', checksum: it.csum });
@@ -341,14 +372,14 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   }
   stats.fallbacks = fallbacks.length;
 
-  const nonEmpty = builders.filter((b) => !b.empty);
+  const nonEmpty = [...mainSeq.builders.map((b) => ({ b, x86: false })), ...elfSeq.builders.map((b) => ({ b, x86: true }))].filter((x) => !x.b.empty);
   let compressed = 0;
-  const partFiles = await mapLimit(nonEmpty, Math.max(1, availableParallelism()), async (b) => {
-    const xz = await xzCompress(b.payload(), { preset: 8 });
+  const partFiles = await mapLimit(nonEmpty, Math.max(1, availableParallelism()), async ({ b, x86 }) => {
+    const xz = await xzCompress(b.payload(), { preset: 8, x86 });
     opts.onProgress?.({ phase: 'compress', done: ++compressed, total: nonEmpty.length });
     return Buffer.concat([Buffer.from([COMPRESSION_XZ]), xz]);
   });
-  const parts: DeltaPartHeader[] = nonEmpty.map((b, i) => ({
+  const parts: DeltaPartHeader[] = nonEmpty.map(({ b }, i) => ({
     version: 0, checksum: sha256(partFiles[i]!), size: partFiles[i]!.length, usize: b.usize, objects: b.objects,
   }));
 

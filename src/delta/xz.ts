@@ -46,9 +46,12 @@ function run(args: string[], input: Uint8Array, maxOutput: number, what: string)
   });
 }
 
-/** xz stream, CRC64, preset 8 as ostree (`-e` extreme when asked: slower, a little smaller). */
-export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number } = {}): Promise<Buffer> {
-  const args = ['-z', '-c', '-q', '--check=crc64', `-${opts.preset ?? 8}${opts.extreme ? 'e' : ''}`, `-T${opts.threads ?? 1}`];
+/** xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables. */
+export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean } = {}): Promise<Buffer> {
+  const preset = `${opts.preset ?? 8}${opts.extreme ? 'e' : ''}`;
+  // --x86: the BCJ filter for x86 machine code (any xz/liblzma decoder, ostree's included, reads it)
+  const filters = opts.x86 ? ['--x86', `--lzma2=preset=${preset}`] : [`-${preset}`];
+  const args = ['-z', '-c', '-q', '--check=crc64', ...filters, `-T${opts.threads ?? 1}`];
   return run(args, data, Number.MAX_SAFE_INTEGER, 'compressing delta part');
 }
 
