@@ -62,8 +62,8 @@ export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number): Bu
   return out;
 }
 
-/** Suffix array of `s` by prefix doubling with radix sorts: O(n log n), typed arrays only. */
-export function suffixArray(s: Uint8Array): Int32Array {
+/** Suffix array by prefix doubling with radix sorts, O(n log n): the simple reference for SA-IS. */
+export function suffixArrayDoubling(s: Uint8Array): Int32Array {
   const n = s.length;
   const sa = new Int32Array(n);
   if (n === 0) return sa;
@@ -107,6 +107,95 @@ export function suffixArray(s: Uint8Array): Int32Array {
     }
     [rank, tmp] = [tmp, rank];
   }
+  return sa;
+}
+
+/** Suffix array of `s` (SA-IS, linear time). */
+export function suffixArray(s: Uint8Array): Int32Array {
+  const n = s.length;
+  if (n === 0) return new Int32Array(0);
+  const t = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) t[i] = s[i]! + 1;
+  t[n] = 0; // unique smallest sentinel
+  return sais(t, n + 1, 257).slice(1);
+}
+
+/**
+ * SA-IS (Nong, Zhang, Chan 2009) over `t` whose last symbol is a unique minimum 0 and whose
+ * symbols are < k: sort the LMS substrings by induction, name them, recurse on the names when
+ * they are not unique, then induce the full order from the sorted LMS suffixes.
+ */
+function sais(t: Int32Array, n: number, k: number): Int32Array {
+  const sa = new Int32Array(n);
+  const stype = new Uint8Array(n); // 1 = S-type, 0 = L-type
+  stype[n - 1] = 1;
+  for (let i = n - 2; i >= 0; i--) stype[i] = t[i]! < t[i + 1]! || (t[i] === t[i + 1] && stype[i + 1] === 1) ? 1 : 0;
+  const isLms = (i: number): boolean => i > 0 && stype[i] === 1 && stype[i - 1] === 0;
+  const count = new Int32Array(k);
+  for (let i = 0; i < n; i++) count[t[i]!]!++;
+  const bkt = new Int32Array(k);
+  const buckets = (ends: boolean): void => {
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      sum += count[c]!;
+      bkt[c] = ends ? sum - 1 : sum - count[c]!;
+    }
+  };
+  const induce = (): void => {
+    buckets(false);
+    for (let i = 0; i < n; i++) {
+      const j = sa[i]! - 1;
+      if (j >= 0 && stype[j] === 0) sa[bkt[t[j]!]!++] = j;
+    }
+    buckets(true);
+    for (let i = n - 1; i >= 0; i--) {
+      const j = sa[i]! - 1;
+      if (j >= 0 && stype[j] === 1) sa[bkt[t[j]!]!--] = j;
+    }
+  };
+  // 1. sort LMS substrings
+  sa.fill(-1);
+  buckets(true);
+  for (let i = 1; i < n; i++) if (isLms(i)) sa[bkt[t[i]!]!--] = i;
+  induce();
+  // 2. name them
+  let n1 = 0;
+  for (let i = 0; i < n; i++) if (isLms(sa[i]!)) sa[n1++] = sa[i]!;
+  sa.fill(-1, n1);
+  let names = 0;
+  let prev = -1;
+  for (let i = 0; i < n1; i++) {
+    const pos = sa[i]!;
+    let diff = prev < 0;
+    for (let d = 0; !diff; d++) {
+      if (t[pos + d] !== t[prev + d] || stype[pos + d] !== stype[prev + d]) diff = true;
+      else if (d > 0 && (isLms(pos + d) || isLms(prev + d))) break;
+    }
+    if (diff) {
+      names++;
+      prev = pos;
+    }
+    sa[n1 + (pos >> 1)] = names - 1;
+  }
+  const s1 = new Int32Array(n1);
+  for (let i = n1, j = 0; i < n; i++) if (sa[i]! >= 0) s1[j++] = sa[i]!;
+  // 3. order of the LMS suffixes (recursing when names repeat)
+  let sa1: Int32Array;
+  if (names < n1) sa1 = sais(s1, n1, names);
+  else {
+    sa1 = new Int32Array(n1);
+    for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
+  }
+  const lms = new Int32Array(n1);
+  for (let i = 1, j = 0; i < n; i++) if (isLms(i)) lms[j++] = i;
+  // 4. induce the full suffix array from the sorted LMS suffixes
+  sa.fill(-1);
+  buckets(true);
+  for (let i = n1 - 1; i >= 0; i--) {
+    const j = lms[sa1[i]!]!;
+    sa[bkt[t[j]!]!--] = j;
+  }
+  induce();
   return sa;
 }
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
-import { bsdiff, bspatch, suffixArray } from '../../../src/delta/bsdiff.js';
+import { bsdiff, bspatch, suffixArray, suffixArrayDoubling } from '../../../src/delta/bsdiff.js';
 import { FormatError } from '../../../src/errors.js';
 
 function prng(n: number, seed: string): Buffer {
@@ -22,6 +22,9 @@ describe('bsdiff', () => {
     const sa = Array.from(suffixArray(s));
     const naive = [...Array(s.length).keys()].sort((a, b) => Buffer.compare(s.subarray(a), s.subarray(b)));
     assert.deepEqual(sa, naive);
+    for (const [i, x] of [prng(5000, 'r'), Buffer.from('abababababababababab'), Buffer.alloc(300, 7), Buffer.from('a'), Buffer.concat([prng(2000, 'q'), prng(2000, 'q'), Buffer.alloc(500)])].entries()) {
+      assert.deepEqual(Array.from(suffixArray(x)), Array.from(suffixArrayDoubling(x)), `case ${i}`);
+    }
     const z = Buffer.alloc(1000);
     assert.deepEqual(Array.from(suffixArray(z)).slice(0, 3), [999, 998, 997]);
   });
