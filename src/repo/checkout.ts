@@ -111,6 +111,21 @@ class Writer {
 
   async file(csum: Checksum, dest: string): Promise<void> {
     this.files++;
+    if (this.canLink && this.repo.mode === 'bare') {
+      // fast path: a bare regular-file object already carries the file's metadata; link it
+      // without reading its xattrs (what openContent would do)
+      const p = this.repo.objectPath(csum, 'file');
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st?.isFile()) {
+        try {
+          fs.linkSync(p, dest);
+          this.hardlinked++;
+          return;
+        } catch (e) {
+          if (!isErrno(e, 'EXDEV') && !isErrno(e, 'EMLINK') && !isErrno(e, 'EPERM')) throw e;
+        }
+      }
+    }
     const obj = this.repo.openContent(csum);
     const h = obj.header;
     if ((h.mode & S_IFMT) === S_IFLNK) {

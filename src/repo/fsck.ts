@@ -110,7 +110,8 @@ async function contentChecksum(repo: Repo, csum: Checksum, p: string): Promise<s
   if (!repo.archive) {
     const obj = repo.openContent(csum);
     const h = createHash('sha256').update(fileChecksumPrefix(obj.header));
-    if (obj.size <= SMALL_FILE) h.update(await obj.read());
+    if ((obj.header.mode & S_IFMT) === S_IFLNK) return h.digest('hex');
+    if (obj.size <= SMALL_FILE) h.update(repo.mode === 'bare-user' || repo.mode === 'bare' || repo.mode === 'bare-user-only' ? fs.readFileSync(p) : await obj.read());
     else for await (const c of obj.stream()) h.update(c as Buffer);
     return h.digest('hex');
   }
