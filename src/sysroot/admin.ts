@@ -106,7 +106,7 @@ export function pin(sysroot: string, index: number, on: boolean, opts: SysrootOp
  * `admin set-origin REMOTE URL [BRANCH]` (ostree's): adds the remote to the system repo and points
  * the deployment's origin at REMOTE:BRANCH (BRANCH defaults to the origin's current ref).
  */
-export function setOrigin(sysroot: string, o: { remote: string; url: string; branch?: string; index?: number }, opts: SysrootOptions = {}): Promise<Deployment> {
+export function setOrigin(sysroot: string, o: { remote: string; url: string; branch?: string; index?: number; set?: readonly [string, string][] }, opts: SysrootOptions = {}): Promise<Deployment> {
   return withLock(sysroot, async () => {
     const st = loadSysroot(sysroot, opts);
     const d = o.index !== undefined ? requireIndex(st, o.index) : (st.booted ?? st.deployments.find((x) => !x.staged) ?? requireIndex(st, 0));
@@ -116,6 +116,7 @@ export function setOrigin(sysroot: string, o: { remote: string; url: string; bra
     const refspec = `${o.remote}:${branch}`;
     parseRefspec(refspec);
     st.repo.config.set(`remote "${o.remote}"`, 'url', o.url);
+    for (const [k, v] of o.set ?? []) st.repo.config.set(`remote "${o.remote}"`, k, v);
     st.repo.saveConfig();
     const kf = d.originText !== null ? parseOrigin(d.originText, originPath(sysroot, d)) : new KeyFile();
     kf.set('origin', 'refspec', refspec);

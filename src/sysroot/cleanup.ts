@@ -51,7 +51,6 @@ export function writeDeploymentRefs(st: SysrootState): void {
 
 export function cleanupSysroot(st: SysrootState, opts: SysrootOptions = {}, what: { prune?: boolean } = {}): CleanupResult {
   const S = st.path;
-  const immutable = opts.immutable !== false;
   let deploymentsRemoved = 0;
   let bootDirsRemoved = 0;
 
@@ -66,7 +65,7 @@ export function cleanupSysroot(st: SysrootState, opts: SysrootOptions = {}, what
       const p = path.join(dir, n);
       if (n.endsWith('.origin') || n.startsWith('.tmp-')) fs.rmSync(p, { force: true, recursive: true });
       else {
-        removeTree(p, immutable);
+        removeTree(p);
         deploymentsRemoved++;
       }
     }
@@ -104,6 +103,7 @@ export function cleanupSysroot(st: SysrootState, opts: SysrootOptions = {}, what
     const r = prune(st.repo, { refsOnly: true, depth: 0 });
     objectsPruned = r.deleted;
     bytesFreed = r.freedBytes;
+    if (objectsPruned > 0) opts.log?.(`Freed objects: ${objectsPruned} (${bytesFreed} bytes)`);
   }
   return { deploymentsRemoved, bootDirsRemoved, objectsPruned, bytesFreed };
 }

@@ -106,7 +106,7 @@ export function deploy(sysroot: string, o: DeployOptions, opts: SysrootOptions =
 
     const dir = deployDir(sysroot, d);
     opts.log?.(`Checking out ${csum} into ${dir}`);
-    removeTree(dir, opts.immutable !== false); // a leftover of a killed deploy: nothing references it
+    removeTree(dir); // a leftover of a killed deploy: nothing references it
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     await checkout(st.repo, csum, dir);
     prepareEtc(dir);

@@ -87,8 +87,11 @@ export function setImmutable(p: string, on: boolean): void {
   }
 }
 
-/** Removes a tree, clearing the immutable attribute of its root first. */
-export function removeTree(p: string, immutable: boolean): void {
+/**
+ * Removes a tree, clearing the immutable attribute of its root first (always: the tree may
+ * have been made immutable by an earlier run or by ostree, whatever the current options say).
+ */
+export function removeTree(p: string): void {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(p);
@@ -96,7 +99,7 @@ export function removeTree(p: string, immutable: boolean): void {
     if (isErrno(e, 'ENOENT')) return;
     throw e;
   }
-  if (st.isDirectory() && immutable) setImmutable(p, false);
+  if (st.isDirectory()) setImmutable(p, false);
   fs.rmSync(p, { recursive: true, force: true });
 }
 

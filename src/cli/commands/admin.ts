@@ -161,9 +161,15 @@ export function registerAdminCommands(program: Command): void {
 
   common(admin.command('set-origin').description('add remote REMOTE at URL and make REMOTE:BRANCH the origin').argument('<remote>').argument('<url>').argument('[branch]'))
     .option('--index <n>', 'deployment (default: booted, else the default)')
-    .action(async (remote: string, url: string, branch: string | undefined, c: { index?: string }, cmd: Command) => {
+    .option('--set <key=value>', 'set a remote option, e.g. gpg-verify=false', collect)
+    .action(async (remote: string, url: string, branch: string | undefined, c: { index?: string; set?: string[] }, cmd: Command) => {
       const { sysroot, opts } = setup(cmd);
-      await setOrigin(sysroot, { remote, url, ...(branch ? { branch } : {}), ...(c.index !== undefined ? { index: indexArg(c.index) } : {}) }, opts);
+      const set = (c.set ?? []).map((kv): [string, string] => {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new UsageError(`--set: "${kv}" is not KEY=VALUE`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      });
+      await setOrigin(sysroot, { remote, url, set, ...(branch ? { branch } : {}), ...(c.index !== undefined ? { index: indexArg(c.index) } : {}) }, opts);
     });
 
   common(admin.command('kargs').description('show or edit the kernel arguments of a deployment'))
