@@ -13,7 +13,7 @@ import {
 } from '../format/index.js';
 import {
   type DeltaPartHeader, type Superblock, COMPRESSION_NONE, COMPRESSION_XZ, decodeOps, isSignedSuperblock,
-  parseBundleHeader, parseBundlePrefix, parsePartPayload, parseSuperblock as parseSuperblockFormat, superblockCommitmeta,
+  parseBundleHeader, parseBundlePrefix, parsePartPayload, type PartPayload, parseSuperblock as parseSuperblockFormat, superblockCommitmeta,
   superblockInlinePart, type BundleEntry,
 } from '../format/delta.js';
 import {
@@ -95,6 +95,11 @@ async function stageContent(txn: Transaction, header: FileHeader, content: Buffe
  * staging its objects in `txn`. Throws DeltaCorruptError on any mismatch; the caller aborts.
  */
 export async function applyDeltaPart(repo: Repo, txn: Transaction, sb: Superblock, index: number, partBytes: Buffer): Promise<void> {
+  await executeDeltaPart(repo, txn, sb, index, await decodeDeltaPart(sb, index, partBytes));
+}
+
+/** Verifies a part file's size and checksum and decompresses its payload. */
+export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: Buffer): Promise<PartPayload> {
   const hdr: DeltaPartHeader | undefined = sb.parts[index];
   if (!hdr) throw new DeltaInvalidError(`delta has no part ${index}`);
   if (partBytes.length !== hdr.size) throw corrupt(`size is ${partBytes.length} bytes, expected ${hdr.size}`, index);
@@ -105,12 +110,17 @@ export async function applyDeltaPart(repo: Repo, txn: Transaction, sb: Superbloc
   if (partBytes[0] === COMPRESSION_NONE) payloadBytes = partBytes.subarray(1);
   else if (partBytes[0] === COMPRESSION_XZ) payloadBytes = await xzDecompress(partBytes.subarray(1), MAX_PART_PAYLOAD);
   else throw corrupt(`unknown compression type 0x${partBytes[0]!.toString(16)}`, index);
-  let payload;
   try {
-    payload = parsePartPayload(payloadBytes);
+    return parsePartPayload(payloadBytes);
   } catch (e) {
     throw corrupt(`payload is malformed: ${(e as Error).message}`, index);
   }
+}
+
+/** Runs a decoded part's ops, verifying and staging every object it creates. */
+export async function executeDeltaPart(repo: Repo, txn: Transaction, sb: Superblock, index: number, payload: PartPayload): Promise<void> {
+  const hdr = sb.parts[index];
+  if (!hdr) throw new DeltaInvalidError(`delta has no part ${index}`);
   const { modes, xattrs, blob, ops } = payload;
   const objects = hdr.objects;
   let objIdx = 0;
@@ -443,14 +453,18 @@ export async function applyDeltaOffline(repo: Repo, deltaPath: string, opts: App
     let skipped = 0;
     let fallbacks = 0;
     try {
-      for (let i = 0; i < sb.parts.length; i++) {
-        opts.onProgress?.({ phase: 'part', index: i, total: sb.parts.length });
-        if (partSatisfied(repo, sb.parts[i]!)) {
-          skipped++;
-          continue;
-        }
-        const bytes = superblockInlinePart(sb, i) ?? (await src.part(i));
-        await applyDeltaPart(repo, txn, sb, i, bytes);
+      // decode (read, verify, decompress) the next part while the current one is applied
+      const todo = sb.parts.map((_, i) => i).filter((i) => !partSatisfied(repo, sb.parts[i]!));
+      skipped = sb.parts.length - todo.length;
+      const decode = async (i: number): Promise<PartPayload> => decodeDeltaPart(sb, i, superblockInlinePart(sb, i) ?? (await src.part(i)));
+      let next: Promise<PartPayload> | null = todo.length > 0 ? decode(todo[0]!) : null;
+      next?.catch(() => {});
+      for (const [k, i] of todo.entries()) {
+        opts.onProgress?.({ phase: 'part', index: k, total: todo.length });
+        const payload = await next!;
+        next = k + 1 < todo.length ? decode(todo[k + 1]!) : null;
+        next?.catch(() => {});
+        await executeDeltaPart(repo, txn, sb, i, payload);
         applied++;
       }
       for (const [i, f] of sb.fallbacks.entries()) {
