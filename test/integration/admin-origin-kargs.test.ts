@@ -45,3 +45,21 @@ it('set-origin, kargs, immutable roots, cleanup', () => {
   ok(f.admin(['cleanup']));
   assert.equal(spawnSync('ostree', ['fsck', `--repo=${f.repo}`], { encoding: 'utf8' }).status, 0);
 });
+
+it('rollback between deployments of the same commit swaps only the bootlinks (boot.B.S), as ostree would', () => {
+  const f = makeSysroot();
+  const c = f.commit({ version: '1.0' });
+  ok(f.admin(['deploy', '--os=testos', REF]));
+  ok(f.admin(['deploy', REF]));
+  assert.deepEqual(parseStatus(ok(f.oadmin(['status']))).map((r) => r.name), [`${c}.1`, `${c}.0`]);
+  const loader = fs.readlinkSync(path.join(f.S, 'boot/loader'));
+  const entries = loaderEntries(f.S);
+  const link = fs.readlinkSync(path.join(f.S, `ostree/boot.${loader.slice(-1)}`));
+  const r = f.admin(['rollback']);
+  ok(r);
+  assert.match(r.stderr, /Bootlinks swapped/);
+  assert.equal(fs.readlinkSync(path.join(f.S, 'boot/loader')), loader, '/boot untouched');
+  assert.deepEqual(loaderEntries(f.S), entries);
+  assert.notEqual(fs.readlinkSync(path.join(f.S, `ostree/boot.${loader.slice(-1)}`)), link);
+  assert.deepEqual(parseStatus(ok(f.oadmin(['status']))).map((r2) => r2.name), [`${c}.0`, `${c}.1`]);
+});
