@@ -298,6 +298,7 @@ export function mergeDeployment(st: SysrootState, stateroot: string): Deployment
  * (killed) is taken over, so a crash never wedges the sysroot.
  */
 export function lockSysroot(sysroot: string): () => void {
+  openSysrootRepo(sysroot); // a clear "not a sysroot" before anything else
   const p = path.join(sysroot, 'ostree/.cairn-lock');
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

@@ -44,6 +44,7 @@ it('each bad input is refused with one line and leaves the sysroot as it was', (
   refused(f.admin(['bless']), /not booted into a deployment/);
   same('usage errors');
   refused(f.admin(['status'], ['--sysroot=/nonexistent/sysroot']), /not a sysroot \(no ostree\/repo/);
+  refused(f.admin(['deploy', REF], ['--sysroot=/nonexistent/sysroot']), /not a sysroot \(no ostree\/repo/);
 
   // a corrupt origin file: every command names it and stops
   const st = JSON.parse(ok(f.admin(['status', '--json']))) as { deployments: { name: string }[] };

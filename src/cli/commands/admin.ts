@@ -27,7 +27,6 @@ function common(c: Command): Command {
     .option('--no-immutable', 'do not set the immutable attribute on deployment roots')
     .option('--no-fsync', 'skip fsync/syncfs (faster, not crash-safe)')
     .option('--boot-tries <n>', 'boot-counting tries for new entries (0: off; default sysroot.boot-counting-tries or 3)')
-    .addHelpText('after', '')
     .option('--pretend-boot-size <bytes>', 'treat /boot as a partition of this size (testing)');
 }
 
