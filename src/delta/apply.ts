@@ -193,7 +193,8 @@ export async function executeDeltaPart(repo: Repo, txn: Transaction, sb: Superbl
           if (open) throw corrupt("'o' while an object is open", index);
           const o = current();
           if (o.type !== 'file') throw corrupt("'o' for a metadata object", index);
-          if (op.size > MAX_PART_PAYLOAD) throw corrupt('object size out of range', index);
+          // an object cannot be larger than the part's declared total (bounds hostile allocations)
+          if (op.size > Math.max(hdr.usize, 64 * 1024 * 1024)) throw corrupt(`object size ${op.size} exceeds the part's ${hdr.usize} bytes`, index);
           open = { header: headerFor(op.modeIdx, op.xattrIdx, ''), out: Buffer.alloc(op.size), pos: 0, expected: o.checksum };
           break;
         }

@@ -173,6 +173,22 @@ describe('static deltas with the real ostree', () => {
   });
 });
 
+describe('ostree delta variants', () => {
+  it('cairn applies an ostree delta with inline parts and big-endian sizes, given its superblock path', () => {
+    const src4 = path.join(W, 'src4');
+    ok(ostree(['init', `--repo=${src4}`, '--mode=archive']));
+    ok(ostree(['pull-local', '--depth=1', `--repo=${src4}`, SRC, 'main']));
+    ok(ostree(['static-delta', 'generate', `--repo=${src4}`, `--from=${A}`, `--to=${B}`, '--inline', '--swap-endianness', '--min-fallback-size=0']));
+    const dir = path.join(src4, relDir(A, B));
+    assert.deepEqual(fs.readdirSync(dir), ['superblock']);
+    const c = clientAtA('c-inline', 'bare-user', 'cairn');
+    const r = cairn(['static-delta', 'apply-offline', `--repo=${c}`, '--ref=main', path.join(dir, 'superblock')]);
+    assert.equal(r.status, 0, r.stderr);
+    ok(ostree(['fsck', `--repo=${c}`]), 'ostree fsck');
+    assert.deepEqual(treeDiff(ostreeTree(SRC, B), ostreeTree(c, 'main')), []);
+  });
+});
+
 function relDir(from: string | null, to: string): string {
   const mb64 = (c: string): string => Buffer.from(c, 'hex').toString('base64').replace(/\//g, '_').replace(/=+$/, '');
   const t = mb64(to);
