@@ -1,5 +1,5 @@
 /** The only place that writes to stdout/stderr. */
-import type { Commit } from '../format/index.js';
+import { type Commit, contentChecksum } from '../format/index.js';
 import type { LsEntry } from '../repo/index.js';
 import { commitVersion } from '../repo/index.js';
 
@@ -24,6 +24,7 @@ export function formatDate(ts: bigint): string {
 export function commitText(csum: string, c: Commit): string {
   const lines = [`commit ${csum}`];
   if (c.parent) lines.push(`Parent:  ${c.parent}`);
+  lines.push(`ContentChecksum:  ${contentChecksum(c)}`);
   lines.push(`Date:  ${formatDate(c.timestamp)}`);
   const v = commitVersion(c);
   if (v) lines.push(`Version: ${v}`);
@@ -36,6 +37,7 @@ export function commitText(csum: string, c: Commit): string {
 export function commitJson(csum: string, c: Commit): Record<string, unknown> {
   return {
     checksum: csum,
+    contentChecksum: contentChecksum(c),
     parent: c.parent,
     subject: c.subject,
     body: c.body,

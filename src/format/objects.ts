@@ -269,6 +269,14 @@ export function parseCommit(b: Uint8Array): Commit {
   };
 }
 
+/**
+ * ostree's "content checksum" of a commit: SHA-256 of the root dirtree and dirmeta checksums,
+ * equal for two commits of the same tree whatever their metadata.
+ */
+export function contentChecksum(c: Commit): Checksum {
+  return sha256(checksumToBytes(c.rootTree), checksumToBytes(c.rootMeta));
+}
+
 // ---------------------------------------------------------------- commitmeta, tombstone (types 5, 6)
 
 export function serializeMetadata(m: Metadata): Buffer {

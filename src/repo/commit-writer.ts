@@ -33,7 +33,7 @@ export interface CommitOptions {
   canonicalPermissions?: boolean;
   /** Extra commit metadata, in order (from --add-metadata-string). */
   metadata?: (readonly [string, Variant])[];
-  /** Write ostree.ref-binding (default true when a branch is given). */
+  /** Write ostree.ref-binding, the list of branches (default true, as `ostree commit`). */
   bindings?: boolean;
   /** Concurrent content writes in flight. */
   concurrency?: number;
@@ -109,7 +109,8 @@ export async function commitTree(repo: Repo, source: TreeSource, opts: CommitOpt
         ? await writeDir(txn, source.path, mod, new Limiter(opts.concurrency ?? 16), stats, opts)
         : await writeTar(txn, source.path, mod, stats);
     const metadata: (readonly [string, Variant])[] = [...(opts.metadata ?? [])];
-    if (opts.branch && opts.bindings !== false) metadata.push(['ostree.ref-binding', { type: 'as', value: [opts.branch] }]);
+    // like `ostree commit`: the binding is written even for an orphan commit (an empty list)
+    if (opts.bindings !== false) metadata.push(['ostree.ref-binding', { type: 'as', value: opts.branch ? [opts.branch] : [] }]);
     const collection = repo.config.get('core', 'collection-id');
     if (collection && opts.bindings !== false) metadata.push(['ostree.collection-binding', { type: 's', value: collection }]);
     const commitBytes = serializeCommit({

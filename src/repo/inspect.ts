@@ -163,5 +163,7 @@ export function diff(repo: Repo, revA: string, revB: string): DiffEntry[] {
   };
   if (a.rootMeta !== b.rootMeta) out.push({ kind: 'M', path: '/' });
   cmp(a.rootTree, b.rootTree, '/');
-  return out;
+  // ostree lists modified, then removed, then added paths
+  const order = { M: 0, D: 1, A: 2 };
+  return out.map((e, i) => ({ e, i })).sort((x, y) => order[x.e.kind] - order[y.e.kind] || x.i - y.i).map((x) => x.e);
 }
