@@ -13,6 +13,7 @@ import { cleanupSysroot, type CleanupResult } from './cleanup.js';
 import { type Deployment, deploymentName, planRollbackList, planUndeployList, rollbackTarget, sameDeployment } from './deployments-plan.js';
 import { type KargEdits, applyKargEdits, commitList, pickStateroot, requireIndex, withLock, writeOrigin } from './deploy.js';
 import { fsyncPath } from './fsops.js';
+import { detectBootloader } from './bootloader/index.js';
 import {
   type SysrootOptions, type SysrootState, loadSysroot, mergeDeployment, originRefspec, parseOrigin, originPath,
   pendingAndRollback,
@@ -153,7 +154,9 @@ export function bless(sysroot: string, opts: SysrootOptions = {}): Promise<Bless
     if (!d) throw new SysrootRefusedError('not booted into a deployment of this sysroot; nothing to bless');
     const from = d.entryFile!;
     const to = blessedFileName(from);
-    if (from === to) return { deployment: d, from, to, already: true };
+    const backend = detectBootloader(sysroot, st.repo.config.get('sysroot', 'bootloader'));
+    const envChanged = backend.bless?.(sysroot, opts.fsync !== false) ?? false;
+    if (from === to) return { deployment: d, from, to, already: !envChanged };
     const dir = path.join(sysroot, `boot/loader.${st.bootversion}/entries`);
     fs.renameSync(path.join(dir, from), path.join(dir, to));
     if (opts.fsync !== false) fsyncPath(dir);
@@ -190,8 +193,14 @@ export interface DeploymentStatus {
 export function status(sysroot: string, opts: SysrootOptions = {}): { deployments: DeploymentStatus[]; state: SysrootState } {
   const st = loadSysroot(sysroot, opts);
   const { pending, rollback: rb } = pendingAndRollback(st);
+  const backend = detectBootloader(sysroot, st.repo.config.get('sysroot', 'bootloader'));
+  const firstListed = st.deployments.findIndex((d) => !d.staged);
   const deployments = st.deployments.map((d, index): DeploymentStatus => {
-    const n = d.entryFile ? parseEntryFileName(d.entryFile) : null;
+    let n = d.entryFile ? parseEntryFileName(d.entryFile) : null;
+    if (n && !backend.countsInEntryNames && index === firstListed) {
+      const left = backend.triesLeft?.(sysroot) ?? null;
+      if (left !== null) n = { id: n.id, triesLeft: left, triesDone: 0 };
+    }
     const refspec = originRefspec(d);
     return {
       index, stateroot: d.stateroot, checksum: d.csum, serial: d.deployserial, name: deploymentName(d), refspec,

@@ -128,14 +128,16 @@ export function writeDeployments(st: SysrootState, list: readonly Deployment[], 
       if (!fs.existsSync(path.join(dest, name))) copyFileDurable(path.join(deployDir(S, d), src), path.join(dest, name), durable);
     }
   });
-  const entries = planEntries(list, list.map((d, i) => ({ layout: kernels[i]!, osName: osReleaseName(deployDir(S, d)) })), B, bootTries(st, opts));
+  const backend = detectBootloader(S, st.repo.config.get('sysroot', 'bootloader'));
+  const tries = bootTries(st, opts);
+  const entries = planEntries(list, list.map((d, i) => ({ layout: kernels[i]!, osName: osReleaseName(deployDir(S, d)) })), B, backend.countsInEntryNames ? tries : 0);
   for (const e of entries) writeFileDurable(path.join(loaderDir, 'entries', e.fileName), e.text, false);
 
   const sub = 1 - readSubbootversion(S, B);
   writeBootlinks(S, list, B, sub);
   swapSymlink(`boot.${B}.${sub}`, path.join(S, `ostree/boot.${B}`), false);
 
-  detectBootloader(S).writeConfig(S, B, entries);
+  backend.writeConfig(S, B, entries);
   try {
     fs.symlinkSync('.', path.join(S, 'boot/boot'));
   } catch (e) {
@@ -148,6 +150,10 @@ export function writeDeployments(st: SysrootState, list: readonly Deployment[], 
   // the commit point
   swapSymlink(`loader.${B}`, path.join(S, 'boot/loader'), durable);
   if (durable) fsyncPath(path.join(S, 'boot'));
+  const oldDefault = st.deployments.find((d) => !d.staged);
+  const newDefault = list[0] !== undefined && list[0].entryFile === null;
+  const defaultChanged = !!list[0] && (!oldDefault || oldDefault.csum !== list[0].csum || oldDefault.deployserial !== list[0].deployserial);
+  backend.postSwap?.(S, { newDefault, defaultChanged, tries, durable });
   opts.log?.(`Bootloader updated; bootconfig swap: yes; bootversion: boot.${B}.${sub}, deployment count change: ${list.length - st.deployments.filter((d) => !d.staged).length}`);
   return { bootversion: B, subbootversion: sub, newBootversion: true };
 }
