@@ -14,7 +14,7 @@ import {
   type Deployment, allocateDeployserial, assignBootserials, deploymentName, planDeployList, sameDeployment,
 } from './deployments-plan.js';
 import { type EtcMergeResult, mergeEtc, prepareEtc } from './etc-merge-apply.js';
-import { removeTree, setImmutable, writeFileDurable } from './fsops.js';
+import { removeTree, setImmutable, syncFilesystem, writeFileDurable } from './fsops.js';
 import { appendKarg, deleteKarg, replaceKarg } from './kargs.js';
 import { kernelInCommit, kernelInDir } from './kernel.js';
 import {
@@ -86,7 +86,8 @@ export function deploy(sysroot: string, o: DeployOptions, opts: SysrootOptions =
     const kernel = await kernelInCommit(st.repo, csum);
     const merge = mergeDeployment(st, stateroot);
     const deployserial = allocateDeployserial(st.deployments, stateroot, csum);
-    const base = hasKargEdits(o.kargs) || !merge ? (merge?.kargs ?? []) : merge.kargs;
+    // kernel arguments start from the merge deployment's (ostree's default), then the edits
+    const base = merge?.kargs ?? [];
     const origin = new KeyFile();
     origin.set('origin', 'refspec', o.rev);
     const d: Deployment = {
@@ -119,6 +120,7 @@ export function deploy(sysroot: string, o: DeployOptions, opts: SysrootOptions =
     if (opts.immutable !== false) setImmutable(dir, true);
 
     if (o.stage) {
+      if (opts.fsync !== false) syncFilesystem(sysroot); // the tree is on disk before it is named
       writeStagedFile(sysroot, d, merge ? deploymentName(merge) : null, opts.fsync !== false);
       opts.log?.(`Staged ${deploymentName(d)}; run "cairn admin finalize-staged" (at shutdown) to make it the default`);
       const after = loadSysroot(sysroot, opts);
