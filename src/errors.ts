@@ -70,6 +70,7 @@ export class PullObjectCorruptError extends define('PULL_OBJECT_CORRUPT') {}
 export class PullSummaryError extends define('PULL_SUMMARY_INVALID') {}
 export class PullRefNotFoundError extends define('PULL_REF_NOT_FOUND') {}
 export class PullSignatureError extends define('PULL_SIGNATURE') {}
+export class PullDeltaError extends define('PULL_DELTA') {}
 export class ServeError extends define('SERVE_FAILED') {}
 
 /** Static deltas (src/delta) and signatures (src/repo/sign.ts). */
@@ -102,7 +103,7 @@ export const ERROR_CLASSES = [
   SourceReadError, CheckoutError, FsckFailedError, LockedError, IoError,
   RemoteNotFoundError, RemoteExistsError, RemoteInvalidError, PullNetworkError, PullTimeoutError, PullHttpError,
   PullRedirectError, PullTooLargeError, PullObjectCorruptError, PullSummaryError, PullRefNotFoundError,
-  PullSignatureError, ServeError,
+  PullSignatureError, PullDeltaError, ServeError,
   SysrootNotFoundError, SysrootInvalidError, SysrootUnknownOsError, SysrootIndexError, SysrootOriginCorruptError,
   SysrootNoKernelError, SysrootBootFullError, SysrootLockedError, SysrootRefusedError,
 ] as const;

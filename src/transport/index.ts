@@ -73,6 +73,7 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: RemotePul
     mirror: opts.mirror ?? false,
     commitMetadataOnly: opts.commitMetadataOnly ?? false,
     concurrency: opts.concurrency ?? 16,
+    staticDeltas: opts.staticDeltas ?? 'auto',
     signPolicy: policy,
     verifyCommitSignature: commitVerifier,
     verifySummarySignature: summaryVerifier,

@@ -24,7 +24,12 @@ import { type Repo, Transaction, setRef, validateRefName } from '../repo/index.j
 import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/pull-state.js';
 import type { RemoteSignPolicy } from '../repo/remotes.js';
 import { SMALL_FILE } from '../repo/staging.js';
-import type { ContentPayload, ObjectSource } from './source.js';
+import { type Superblock, applyDeltaPart, deltaIndexRelPath, deltaRelDir, parseSuperblock, partSatisfied, superblockCommitmeta, superblockInlinePart } from '../delta/index.js';
+import { type SummaryDelta, parseDeltaIndex } from '../format/summary.js';
+import { serializeMetadata } from '../format/index.js';
+import { resolveRev } from '../repo/index.js';
+import { PullDeltaError } from '../errors.js';
+import { type ContentPayload, MAX_SUPERBLOCK_SIZE, type ObjectSource } from './source.js';
 
 export interface PullRefSpec {
   ref: string;
@@ -39,6 +44,8 @@ export interface PullStats {
   /** Objects found missing so far (fetched + queued). */
   requested: number;
   bytes: number;
+  /** Static delta parts applied. */
+  deltaParts: number;
   startedAt: number;
 }
 
@@ -54,6 +61,8 @@ export interface PullOptions {
   signPolicy?: RemoteSignPolicy;
   verifyCommitSignature?: (commit: Buffer, commitmeta: Buffer | null, keys: string[]) => boolean;
   verifySummarySignature?: (summary: Buffer, sig: Buffer | null, keys: string[]) => boolean;
+  /** auto: use a static delta when one is advertised (bare-family repos only); require; disable. */
+  staticDeltas?: 'auto' | 'disable' | 'require';
   /** Count body bytes here (the fetcher reports them). */
   stats?: PullStats;
 }
@@ -71,7 +80,7 @@ const BATCH_OBJECTS = 2000;
 const BATCH_MS = 3000;
 
 export function newStats(): PullStats {
-  return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, startedAt: Date.now() };
+  return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, deltaParts: 0, startedAt: Date.now() };
 }
 
 class Limiter {
@@ -103,6 +112,8 @@ export class Puller {
   private readonly committing: Promise<number>[] = [];
   private readonly seen = new Set<string>();
   private readonly scanned = new Set<Checksum>();
+  /** Commits stored by this pull (possibly still in an uncommitted batch). */
+  private readonly storedCommits = new Map<Checksum, Buffer>();
   private error: unknown = null;
   private partDir: string;
 
@@ -125,7 +136,10 @@ export class Puller {
       this.stats.phase = 'metadata';
       const done: Checksum[] = [];
       for (const r of resolved) {
-        await this.guard(() => this.pullCommit(r.commit, r.ref, this.opts.depth ?? 0, done));
+        await this.guard(async () => {
+          await this.maybeDelta(r.commit, r.ref, summary);
+          await this.pullCommit(r.commit, r.ref, this.opts.depth ?? 0, done);
+        });
         if (this.error) break;
       }
       this.stats.phase = 'committing';
@@ -215,6 +229,120 @@ export class Puller {
     return text;
   }
 
+  // ------------------------------------------------------------------ static deltas (spec §5.8)
+
+  private deltasUsable(): boolean {
+    const mode = this.opts.staticDeltas ?? 'auto';
+    if (mode === 'disable' || this.opts.commitMetadataOnly) return false;
+    if (this.repo.archive) {
+      if (mode === 'require') throw new PullDeltaError(`${this.repo.path}: static deltas cannot be used in an archive repository`);
+      return false;
+    }
+    return true;
+  }
+
+  private hasComplete(c: Checksum | null): boolean {
+    return c !== null && this.repo.hasObject(c, 'commit') && !this.repo.isCommitPartial(c);
+  }
+
+  /** Picks a delta to `to`: from a commit we have (the current ref first), else from scratch. */
+  private async findDelta(to: Checksum, ref: string, summary: Summary | null): Promise<{ from: Checksum | null; superblock: Checksum | null } | null> {
+    const refName = this.opts.mirror || this.opts.remote === null ? ref : `${this.opts.remote}:${ref}`;
+    let current: Checksum | null = null;
+    try {
+      current = resolveRev(this.repo, refName, { allowMissing: true });
+    } catch {
+      current = null;
+    }
+    let candidates: readonly SummaryDelta[] | null = null;
+    if (summary?.indexedDeltas) {
+      const idx = await this.limiter.run(() => this.source.file(deltaIndexRelPath(to), MAX_SUPERBLOCK_SIZE, true));
+      if (idx) {
+        try {
+          candidates = parseDeltaIndex(idx);
+        } catch (e) {
+          if (e instanceof FormatError) throw new PullSummaryError(`delta index for ${to} is malformed: ${e.message}`, { cause: e });
+          throw e;
+        }
+      }
+    }
+    if (candidates === null && summary && summary.deltas.length > 0) candidates = summary.deltas;
+    if (candidates !== null) {
+      const usable = candidates.filter((d) => d.to === to && (d.from === null || this.hasComplete(d.from)));
+      const pick = usable.find((d) => d.from !== null && d.from === current) ?? usable.find((d) => d.from !== null) ?? usable.find((d) => d.from === null);
+      return pick ? { from: pick.from, superblock: pick.superblockChecksum } : null;
+    }
+    // no summary entry: guess the path from the current ref, else from scratch (a 404 means none)
+    return { from: this.hasComplete(current) && current !== to ? current : null, superblock: null };
+  }
+
+  private async maybeDelta(to: Checksum, ref: string, summary: Summary | null): Promise<void> {
+    if (!this.deltasUsable() || this.hasComplete(to)) return;
+    const required = this.opts.staticDeltas === 'require';
+    const found = await this.findDelta(to, ref, summary);
+    const rel = found ? `${deltaRelDir(found.from, to)}/superblock` : null;
+    const bytes = rel ? await this.limiter.run(() => this.source.file(rel, MAX_SUPERBLOCK_SIZE, true)) : null;
+    if (!found || !bytes) {
+      if (required) throw new PullDeltaError(`${this.source.description}: no static delta to ${to}`, { object: to });
+      return;
+    }
+    if (found.superblock && sha256(bytes) !== found.superblock) {
+      throw new PullDeltaError(`static delta superblock ${rel} does not match the checksum the remote advertised`, { object: to });
+    }
+    let sb: Superblock;
+    try {
+      sb = parseSuperblock(bytes);
+    } catch (e) {
+      throw new PullDeltaError(`static delta superblock ${rel} is invalid: ${(e as Error).message}`, { object: to, cause: e });
+    }
+    if (sb.to !== to || sb.from !== found.from) throw new PullDeltaError(`static delta ${rel} is for ${sb.from ?? 'scratch'}-${sb.to}, not the requested commit`, { object: to });
+    await this.applyDelta(sb);
+  }
+
+  private async applyDelta(sb: Superblock): Promise<void> {
+    const to = sb.to;
+    const dir = deltaRelDir(sb.from, to);
+    if (!this.repo.hasObject(to, 'commit')) {
+      let meta: Buffer | null = null;
+      const carried = superblockCommitmeta(sb);
+      if (carried) meta = serializeMetadata(carried);
+      else meta = await this.fetchMeta(to, 'commitmeta', true);
+      this.checkSignature(to, sb.commitBytes, meta);
+      markCommitPartial(this.repo, to);
+      if (meta) await this.store(to, 'commitmeta', meta);
+      await this.store(to, 'commit', sb.commitBytes);
+      this.storedCommits.set(to, sb.commitBytes);
+      this.stats.requested++;
+    }
+    const work: Promise<void>[] = [];
+    for (const f of sb.fallbacks) {
+      if (f.type !== 'file' || this.seen.has(`${f.checksum}.file`)) continue;
+      this.seen.add(`${f.checksum}.file`);
+      if (this.repo.hasObject(f.checksum, 'file')) continue;
+      this.stats.requested++;
+      work.push(this.guard(() => this.pullContent(f.checksum)));
+    }
+    sb.parts.forEach((hdr, i) => {
+      if (partSatisfied(this.repo, hdr)) return;
+      this.stats.requested += hdr.objects.length;
+      work.push(this.guard(async () => {
+        const inline = superblockInlinePart(sb, i);
+        const bytes = inline ?? (await this.limiter.run(() => this.source.file(`${dir}/${i}`, hdr.size, false)))!;
+        if (this.error) return;
+        try {
+          await this.ownTransaction((t) => applyDeltaPart(this.repo, t, sb, i, bytes));
+        } catch (e) {
+          if (e instanceof CairnError && e.code.startsWith('DELTA_')) throw new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: to, cause: e });
+          throw e;
+        }
+        this.stats.deltaParts++;
+        this.stats.contentFetched += hdr.objects.length;
+      }));
+    });
+    await Promise.all(work);
+    if (this.error) throw this.error;
+  }
+
   // ------------------------------------------------------------------ commits
 
   private async pullCommit(c: Checksum, ref: string | null, depth: number, done: Checksum[], optional = false): Promise<void> {
@@ -222,7 +350,9 @@ export class Puller {
     this.scanned.add(c);
     let bytes: Buffer;
     const complete = this.repo.hasObject(c, 'commit') && !this.repo.isCommitPartial(c);
-    if (this.repo.hasObject(c, 'commit')) {
+    const stored = this.storedCommits.get(c);
+    if (stored) bytes = stored;
+    else if (this.repo.hasObject(c, 'commit')) {
       bytes = this.repo.readMetadataBytes(c, 'commit');
     } else {
       const [meta, commit] = await Promise.all([this.fetchMeta(c, 'commitmeta', true), this.fetchMeta(c, 'commit', optional)]);
@@ -234,6 +364,7 @@ export class Puller {
       markCommitPartial(this.repo, c);
       if (meta) await this.store(c, 'commitmeta', meta);
       await this.store(c, 'commit', bytes);
+      this.storedCommits.set(c, bytes);
     }
     const commit = parseCommit(bytes);
     if (!complete) {

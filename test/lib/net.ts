@@ -132,3 +132,19 @@ export function objectFiles(repo: string): string[] {
   }
   return out.sort();
 }
+
+/** Runs the real ostree without blocking the event loop (needed when it talks to an in-process server). */
+export function ostreeAsync(args: string[], timeoutMs = 120_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('ostree', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, sig) => {
+      clearTimeout(t);
+      resolve({ status: code ?? (sig ? 128 : -1), stdout, stderr });
+    });
+  });
+}

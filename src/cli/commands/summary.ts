@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { parseSummary } from '../../format/summary.js';
+import { parseType, printValue } from '../../format/index.js';
 import type { Summary } from '../../format/summary.js';
 import { readSummary, updateSummary } from '../../repo/summary.js';
 import { formatDate, json, out } from '../render.js';
@@ -20,11 +21,14 @@ export function summaryText(s: Summary): string {
     if (r.timestamp !== null) lines.push(`    Timestamp (ostree.commit.timestamp): ${iso(r.timestamp)}`);
     lines.push('');
   }
-  for (const d of s.deltas) lines.push(`Static Deltas (ostree.static-deltas): ${d.from ? `${d.from}-${d.to}` : d.to}`);
-  if (s.mode !== null) lines.push(`Repository Mode (ostree.summary.mode): ${s.mode}`);
-  if (s.lastModified !== null) lines.push(`Last-Modified (ostree.summary.last-modified): ${iso(s.lastModified)}`);
-  lines.push(`Has Tombstone Commits (ostree.summary.tombstone-commits): ${s.tombstoneCommits ? 'Yes' : 'No'}`);
-  lines.push(`ostree.summary.indexed-deltas: ${s.indexedDeltas ? 'true' : 'false'}`);
+  // additional metadata in stored order, as ostree prints it
+  for (const [k, v] of s.metadata) {
+    if (k === 'ostree.summary.mode') lines.push(`Repository Mode (ostree.summary.mode): ${v.value as string}`);
+    else if (k === 'ostree.summary.last-modified') lines.push(`Last-Modified (ostree.summary.last-modified): ${iso(s.lastModified ?? 0n)}`);
+    else if (k === 'ostree.summary.tombstone-commits') lines.push(`Has Tombstone Commits (ostree.summary.tombstone-commits): ${v.value ? 'Yes' : 'No'}`);
+    else if (k === 'ostree.static-deltas') lines.push(`Static Deltas (ostree.static-deltas): ${printValue(parseType(v.type), v.value).replace(/<\[0x/g, '<[byte 0x')}`);
+    else lines.push(`${k}: ${printValue(parseType(v.type), v.value)}`);
+  }
   return lines.join('\n');
 }
 

@@ -1,0 +1,154 @@
+// Static deltas over HTTP, both directions with the real ostree: ostree pulls through deltas
+// cairn generated and published; cairn pulls through deltas ostree generated, without fetching
+// loose what the delta carries (spec §5.8); corrupt deltas are refused.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Repo, fsck } from '../../src/repo/index.js';
+import { addRemote } from '../../src/repo/remotes.js';
+import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
+import { makeAwkwardTree, pseudoRandom } from '../lib/trees.js';
+import { cairnAsync, ostreeAsync, TestServer } from '../lib/net.js';
+
+const TS = '--timestamp=2024-01-01T00:00:00Z';
+const dir = tmpdir('cairn-delta-pull-');
+const tree1 = path.join(dir, 'tree1');
+const tree2 = path.join(dir, 'tree2');
+const snap = (p: string) => snapshotTree(p, { ownership: false, xattrs: false, stripSetid: true });
+
+function newRepo(name: string, mode: 'bare-user' | 'archive', url: string): string {
+  const p = path.join(dir, name);
+  addRemote(Repo.init(p, { mode, config: { fsync: 'false' } }), 'origin', url, { noGpgVerify: true });
+  return p;
+}
+
+async function clean(repo: string): Promise<void> {
+  assert.deepEqual((await fsck(Repo.open(repo))).problems.map((p) => p.message), []);
+  ok(ostree(['fsck', `--repo=${repo}`]), 'ostree fsck');
+}
+
+before(() => {
+  makeAwkwardTree(tree1, { manyFiles: 120, bigFile: 1 << 20, owners: false, xattrs: false });
+  fs.writeFileSync(path.join(tree1, 'blob.bin'), pseudoRandom(300_000, 'a'));
+  fs.cpSync(tree1, tree2, { recursive: true });
+  const b = pseudoRandom(300_000, 'a');
+  b.write('changed in the middle', 150_000);
+  fs.writeFileSync(path.join(tree2, 'blob.bin'), b);
+  fs.writeFileSync(path.join(tree2, 'etc/hostname'), 'v2\n');
+  fs.writeFileSync(path.join(tree2, 'added'), pseudoRandom(50_000, 'b'));
+});
+
+for (const publisher of ['cairn', 'ostree'] as const) {
+  describe(`deltas generated and published by ${publisher}`, () => {
+    const src = path.join(dir, `${publisher}-src`);
+    let server: TestServer;
+    let c1 = '';
+    let c2 = '';
+    const tool = publisher === 'cairn' ? cairn : ostree;
+    before(async () => {
+      ok(tool(['init', `--repo=${src}`, '--mode=archive']));
+      c1 = ok(tool(['commit', `--repo=${src}`, '-b', 'os/main', TS, '-s', 'one', tree1]));
+      c2 = ok(tool(['commit', `--repo=${src}`, '-b', 'os/main', TS, '-s', 'two', tree2]));
+      ok(tool(['static-delta', 'generate', `--repo=${src}`, `--from=${c1}`, `--to=${c2}`]), 'generate from-to');
+      ok(tool(['static-delta', 'generate', `--repo=${src}`, '--empty', `--to=${c1}`]), 'generate scratch');
+      ok(tool(['summary', `--repo=${src}`, '-u']));
+      server = await new TestServer(src).start();
+    });
+    after(() => server.stop());
+
+    it('ostree pull --require-static-deltas: scratch then from→to; fsck clean, identical tree', async () => {
+      const dst = path.join(dir, `${publisher}-o-dst`);
+      ok(ostree(['init', `--repo=${dst}`, '--mode=bare-user']));
+      ok(ostree(['remote', 'add', `--repo=${dst}`, '--no-gpg-verify', 'origin', server.url]));
+      // ostree must run asynchronously: the server lives in this process
+      ok(await ostreeAsync(['pull', `--repo=${dst}`, '--require-static-deltas', 'origin', `os/main@${c1}`]), 'scratch delta');
+      ok(await ostreeAsync(['pull', `--repo=${dst}`, '--require-static-deltas', 'origin', 'os/main']), 'from-to delta');
+      ok(ostree(['fsck', `--repo=${dst}`]));
+      ok(ostree(['checkout', `--repo=${dst}`, '-U', c2, path.join(dir, `${publisher}-o-co`)]));
+      assert.deepEqual(treeDiff(snap(tree2), snap(path.join(dir, `${publisher}-o-co`))), []);
+    });
+
+    it('cairn pull --require-static-deltas: scratch then from→to; no loose fetch of delta-covered objects', async () => {
+      const dst = newRepo(`${publisher}-c-dst`, 'bare-user', server.url);
+      let h0 = server.hits.length;
+      let r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', `os/main@${c1}`]);
+      assert.equal(r.status, 0, r.stderr);
+      let hits = server.hits.slice(h0).map((h) => h.path);
+      assert.ok(hits.some((p) => /^deltas\/.+\/0$/.test(p)), 'a part was fetched');
+      assert.deepEqual(hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta')), [], 'nothing loose');
+      await clean(dst);
+      h0 = server.hits.length;
+      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+      assert.equal(r.status, 0, r.stderr);
+      hits = server.hits.slice(h0).map((h) => h.path);
+      assert.ok(hits.some((p) => /^deltas\/.+-.+\/superblock$/.test(p)), 'the from→to delta was used');
+      assert.deepEqual(hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta')), [], 'nothing loose');
+      await clean(dst);
+      ok(cairn(['checkout', `--repo=${dst}`, '--user-mode', 'origin:os/main', path.join(dir, `${publisher}-c-co`)]));
+      assert.deepEqual(treeDiff(snap(tree2), snap(path.join(dir, `${publisher}-c-co`))), []);
+    });
+
+    it('--disable-static-deltas pulls loose objects; deltas are never used into archive repos', async () => {
+      const dst = newRepo(`${publisher}-c-nodelta`, 'bare-user', server.url);
+      const h0 = server.hits.length;
+      const r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--disable-static-deltas', 'origin', 'os/main']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(!server.hits.slice(h0).some((h) => h.path.startsWith('deltas/')));
+      const arch = newRepo(`${publisher}-c-arch`, 'archive', server.url);
+      const r2 = await cairnAsync(['pull', `--repo=${arch}`, '-q', 'origin', 'os/main']);
+      assert.equal(r2.status, 0, r2.stderr);
+      const r3 = await cairnAsync(['pull', `--repo=${arch}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+      assert.equal(r3.status, 1);
+      assert.match(r3.stderr, /^error: .*static deltas cannot be used in an archive repository\n$/);
+      await clean(arch);
+    });
+  });
+}
+
+describe('broken deltas', () => {
+  it('a corrupt part or a superblock that does not match the summary is refused; fsck stays clean', async () => {
+    const src = path.join(dir, 'cairn-src');
+    const copy = path.join(dir, 'broken-src');
+    fs.cpSync(src, copy, { recursive: true });
+    const server = await new TestServer(copy).start();
+    try {
+      const parts = (d: string): string[] => fs.readdirSync(d, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && /^\d+$/.test(e.name)).map((e) => path.join(e.parentPath, e.name));
+      const part = parts(path.join(copy, 'deltas')).find((p) => path.basename(path.dirname(p)).includes('-'))!;
+      server.hook = (_q, res, file) => {
+        if (file !== part) return false;
+        const b = fs.readFileSync(file);
+        b[b.length >> 1]! ^= 0xff;
+        res.writeHead(200, { 'Content-Length': b.length });
+        res.end(b);
+        return true;
+      };
+      const dst = newRepo('broken-dst', 'bare-user', server.url);
+      const c1 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main^']));
+      let r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--disable-static-deltas', 'origin', `os/main@${c1}`]);
+      assert.equal(r.status, 0, r.stderr);
+      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^error: static delta .* part 0: .*checksum/);
+      await clean(dst);
+      server.hook = (_q, res, file) => {
+        if (!file.endsWith('superblock')) return false;
+        const b = Buffer.concat([fs.readFileSync(file)]);
+        b[b.length - 1]! ^= 0x01;
+        res.writeHead(200, { 'Content-Length': b.length });
+        res.end(b);
+        return true;
+      };
+      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^error: static delta superblock .* does not match the checksum the remote advertised\n$/);
+      server.hook = null;
+      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', 'origin', 'os/main']);
+      assert.equal(r.status, 0, r.stderr);
+      await clean(dst);
+    } finally {
+      await server.stop();
+    }
+  });
+});
