@@ -103,6 +103,8 @@ function walkCommit(repo: Repo, commit: Checksum): TreeWalk {
   return { meta, files, all };
 }
 
+/** Bytes of file content generate keeps in memory between its two passes. */
+const READ_CACHE = 256 * 1024 * 1024;
 /** Executables smaller than this in total stay in the ordinary part. */
 const MIN_X86_PART = 256 * 1024;
 
@@ -335,20 +337,26 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   const plain = items
     .filter((i) => i.kind === 'S')
     .sort((a, b) => extOf(a.path).localeCompare(extOf(b.path)) || path.posix.basename(a.path).localeCompare(path.posix.basename(b.path)) || a.csum.localeCompare(b.csum));
-  // first pass: which files are executables (keeping only small ones in memory)
+  // first pass: which files are executables (keeping up to READ_CACHE bytes in memory, so
+  // most deltas read each file once)
   const elf = new Set<Checksum>();
   const small = new Map<Checksum, Buffer>();
   let elfBytes = 0;
+  let cached = 0;
   for (const it of plain) {
     const data = await repo.openContent(it.csum).read();
     if (isElf(data)) {
       elf.add(it.csum);
       elfBytes += data.length;
     }
-    if (data.length <= 64 * 1024) small.set(it.csum, data);
+    if (cached + data.length <= READ_CACHE) {
+      small.set(it.csum, data);
+      cached += data.length;
+    }
   }
   for (const it of plain) {
     const data = small.get(it.csum) ?? (await repo.openContent(it.csum).read());
+    small.delete(it.csum);
     room(data.length, elfBytes >= MIN_X86_PART && elf.has(it.csum) ? elfSeq : mainSeq);
     const off = cur.addBlob(data);
     cur.ops.spliceContent(cur.modeOf(it.header), cur.xattrsOf(it.header), data.length, off);
