@@ -332,8 +332,7 @@ interface DeltaSource {
   close(): void;
 }
 
-function dirSource(dir: string): DeltaSource {
-  const sbPath = path.join(dir, 'superblock');
+function dirSource(dir: string, sbPath = path.join(dir, 'superblock')): DeltaSource {
   let superblock: Buffer;
   try {
     const st = fs.statSync(sbPath);
@@ -433,7 +432,8 @@ function openSource(p: string): DeltaSource {
   fs.readSync(fd, magic, 0, 8, 0);
   fs.closeSync(fd);
   if (magic.toString('latin1') === 'CAIRNUPD') return bundleSource(p);
-  return dirSource(path.dirname(p));
+  // like ostree: a file is a superblock, its parts beside it
+  return dirSource(path.dirname(p), p);
 }
 
 /** Applies a delta with no network: every part verified, everything staged, then committed. */

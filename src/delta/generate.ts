@@ -108,8 +108,11 @@ const READ_CACHE = 256 * 1024 * 1024;
 /** Executables smaller than this in total stay in the ordinary part. */
 const MIN_X86_PART = 256 * 1024;
 
+/** An x86 / x86-64 ELF file (e_machine 3 or 62, little-endian): what the x86 BCJ filter helps. */
 function isElf(b: Uint8Array): boolean {
-  return b.length > 64 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+  if (b.length <= 64 || b[0] !== 0x7f || b[1] !== 0x45 || b[2] !== 0x4c || b[3] !== 0x46 || b[5] !== 1) return false;
+  const machine = b[18]! | (b[19]! << 8);
+  return machine === 3 || machine === 62;
 }
 
 const COMPRESSED_EXT = /\.(xz|bz2|gz|zst|lz4|lzma|zip|jar|png|jpg|jpeg|gif|webp|woff2?)$/i;

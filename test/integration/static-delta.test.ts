@@ -352,6 +352,14 @@ describe('offline update bundle and signatures', () => {
     oneLine(bad.stderr);
     assert.deepEqual(objectsList(h1), []);
     ok(cairn(['static-delta', 'apply-offline', `--repo=${h1}`, `--sign-verify=${PK}`, '--ref=os', dir]), 'apply signed');
+    // ostree (without ed25519) unwraps a signed superblock and applies it
+    const h2 = path.join(W, 'h-signed-ostree');
+    ok(ostree(['init', `--repo=${h2}`, '--mode=bare-user']));
+    ok(ostree(['static-delta', 'apply-offline', `--repo=${h2}`, dir]), 'ostree applies a signed superblock');
+    ok(ostree(['fsck', `--repo=${h2}`]));
+    const notDelta = cairn(['static-delta', 'apply-offline', `--repo=${h1}`, path.join(W, 'keys-not-a-delta')]);
+    assert.notEqual(notDelta.status, 0);
+    oneLine(notDelta.stderr);
     ok(cairn(['fsck', `--repo=${h1}`]));
     ok(cairn(['static-delta', 'delete', `--repo=${src3}`, a3]));
     assert.doesNotMatch(ok(cairn(['static-delta', 'list', `--repo=${src3}`])), new RegExp(`^${a3}$`, 'm'));
