@@ -28,7 +28,7 @@ for (const mode of ['archive', 'bare', 'bare-user'] as const) {
     let first = '';
 
     before(() => {
-      makeAwkwardTree(tree);
+      makeAwkwardTree(tree, { manyFiles: 2000 });
       ok(cairn(['init', `--repo=${crepo}`, `--mode=${mode}`]), 'cairn init');
       ok(ostree(['init', `--repo=${orepo}`, `--mode=${mode}`]), 'ostree init');
     });
