@@ -21,7 +21,7 @@ if (files.length === 0) {
 const tap = join(mkdtempSync(join(tmpdir(), 'cairn-tap-')), 'results.tap');
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
   { stdio: 'inherit' },
 );
 // the plain closing line CI reads: totals from the TAP summary
