@@ -1,22 +1,31 @@
 /**
- * Re-hashing archive-mode content objects (.filez) for fsck, spread over worker threads so that
- * inflating and hashing use every core. The per-object check is a plain function, also run
+ * Re-hashing small content objects for fsck (inflating .filez in archive repos), spread over
+ * worker threads so that reading, inflating and hashing use every core. The per-object check is a plain function, also run
  * in-thread when workers are unavailable (e.g. when running from TypeScript sources).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
-import { S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader, sha256 } from '../format/index.js';
+import { type Checksum, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader, sha256 } from '../format/index.js';
+import { CairnError } from '../errors.js';
+import { type RepoMode, readBareHeader } from './repo.js';
 
 export interface VerifyJob {
   checksum: string;
   path: string;
+  mode: RepoMode;
 }
 
-/** Returns null when the object is intact, else why not. Objects up to `maxBytes` only. */
-export function verifyArchiveObject(job: VerifyJob): string | null {
+/** Returns null when the (small) content object is intact, else why not. */
+export function verifyContentObject(job: VerifyJob): string | null {
   try {
+    if (job.mode !== 'archive') {
+      const { header } = readBareHeader(job.path, job.checksum as Checksum, job.mode);
+      const content = (header.mode & S_IFMT) === S_IFLNK ? Buffer.alloc(0) : fs.readFileSync(job.path);
+      const got = sha256(fileChecksumPrefix(header), content);
+      return got === job.checksum ? null : `checksum mismatch, content hashes to ${got}`;
+    }
     const raw = fs.readFileSync(job.path);
     const { header, size, headerLength } = parseArchiveHeader(raw);
     let content: Buffer;
@@ -35,20 +44,20 @@ export function verifyArchiveObject(job: VerifyJob): string | null {
     const got = sha256(fileChecksumPrefix(header), content);
     return got === job.checksum ? null : `checksum mismatch, content hashes to ${got}`;
   } catch (e) {
-    return (e as Error).message;
+    return e instanceof CairnError && e.cause instanceof Error ? e.cause.message : (e as Error).message;
   }
 }
 
 const BATCH = 64;
 
 /** Verifies every job; returns the failures. Uses up to one worker per core when it can. */
-export async function verifyArchiveObjects(jobs: VerifyJob[], onDone?: (n: number) => void): Promise<Map<string, string>> {
+export async function verifyContentObjects(jobs: VerifyJob[], onDone?: (n: number) => void): Promise<Map<string, string>> {
   const failures = new Map<string, string>();
   const compiled = import.meta.url.endsWith('.js');
-  const width = Math.min(os.availableParallelism?.() ?? os.cpus().length, 4);
+  const width = Math.min(Number(process.env.CAIRN_WORKERS ?? 0) || (os.availableParallelism?.() ?? os.cpus().length), 8);
   if (!compiled || width < 2 || jobs.length < BATCH) {
     for (const j of jobs) {
-      const why = verifyArchiveObject(j);
+      const why = verifyContentObject(j);
       if (why) failures.set(j.checksum, why);
     }
     onDone?.(jobs.length);

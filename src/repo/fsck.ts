@@ -13,7 +13,7 @@ import { CairnError } from '../errors.js';
 import { listRefs } from './refs.js';
 import type { Repo } from './repo.js';
 import { SMALL_FILE } from './staging.js';
-import { verifyArchiveObjects } from './content-verify.js';
+import { verifyContentObjects } from './content-verify.js';
 
 export type FsckProblemKind = 'corrupt' | 'missing' | 'bad-ref' | 'partial';
 
@@ -69,11 +69,11 @@ export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResu
     if (checked % 256 === 0) opts.onProgress?.({ checked, total: all.length });
   };
 
-  // small archive content objects go to the worker pool; everything else is checked here
-  const pooled = repo.archive ? all.filter((o) => o.type === 'file' && fs.statSync(o.path).size <= SMALL_FILE) : [];
+  // small content objects go to the worker pool; everything else is checked here
+  const pooled = all.filter((o) => o.type === 'file' && fs.lstatSync(o.path).size <= SMALL_FILE);
   const pooledSet = new Set(pooled);
   const rest = all.filter((o) => !pooledSet.has(o));
-  const pool = verifyArchiveObjects(pooled.map((o) => ({ checksum: o.checksum, path: o.path }))).then((failures) => {
+  const pool = verifyContentObjects(pooled.map((o) => ({ checksum: o.checksum, path: o.path, mode: repo.mode }))).then((failures) => {
     for (const [c, why] of failures) problems.push({ kind: 'corrupt', object: c as Checksum, type: 'file', message: `corrupt file object ${c}: ${why}` });
     checked += pooled.length;
   });

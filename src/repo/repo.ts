@@ -256,7 +256,8 @@ function openArchiveContent(p: string, csum: Checksum): ContentObject {
   };
 }
 
-function openBareContent(p: string, csum: Checksum, mode: RepoMode): ContentObject {
+/** Header of a bare / bare-user / bare-user-only content object, read from the object file. */
+export function readBareHeader(p: string, csum: Checksum, mode: RepoMode): { header: FileHeader; st: fs.Stats; symlinkFromFile: boolean } {
   const st = fs.lstatSync(p);
   let header: FileHeader;
   let symlinkFromFile = false;
@@ -279,6 +280,11 @@ function openBareContent(p: string, csum: Checksum, mode: RepoMode): ContentObje
     if (st.isSymbolicLink()) header = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: fs.readlinkSync(p), xattrs: [] };
     else header = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: '', xattrs: [] };
   }
+  return { header, st, symlinkFromFile };
+}
+
+function openBareContent(p: string, csum: Checksum, mode: RepoMode): ContentObject {
+  const { header, st, symlinkFromFile } = readBareHeader(p, csum, mode);
   const isLink = (header.mode & S_IFMT) === S_IFLNK;
   const size = isLink ? 0 : st.size;
   return {
