@@ -77,7 +77,8 @@ function walkCommit(repo: Repo, commit: Checksum): TreeWalk {
   const meta = new Map<string, DeltaObjectRef>();
   const files = new Map<string, Checksum>();
   const all = new Set<string>([`${commit}.commit`]);
-  const seenTrees = new Set<string>();
+  // every path is walked (a subtree shared by two paths is read twice): the path map feeds
+  // the similarity search, which looks files up by path
   const walk = (tree: Checksum, dm: Checksum, dir: string): void => {
     const mk = `${dm}.dirmeta`;
     if (!meta.has(mk)) meta.set(mk, { type: 'dirmeta', checksum: dm });
@@ -91,21 +92,13 @@ function walkCommit(repo: Repo, commit: Checksum): TreeWalk {
       const p = `${dir}/${f.name}`;
       if (!files.has(p)) files.set(p, f.checksum);
     }
-    // a subtree seen before holds the same files (under another path): walk it once per path
-    // only for the path map, which the similarity search uses
-    for (const d of t.dirs) {
-      if (seenTrees.has(`${d.tree}:${dir}/${d.name}`)) continue;
-      seenTrees.add(`${d.tree}:${dir}/${d.name}`);
-      walk(d.tree, d.meta, `${dir}/${d.name}`);
-    }
+    for (const d of t.dirs) walk(d.tree, d.meta, `${dir}/${d.name}`);
   };
   walk(c.rootTree, c.rootMeta, '');
   return { meta, files, all };
 }
 
-/** Bytes of file content generate keeps in memory between its two passes. */
-const READ_CACHE = 256 * 1024 * 1024;
-/** Executables smaller than this in total stay in the ordinary part. */
+/** An executables part smaller than this is compressed without the x86 filter. */
 const MIN_X86_PART = 256 * 1024;
 
 /** An x86 / x86-64 ELF file (e_machine 3 or 62, little-endian): what the x86 BCJ filter helps. */
@@ -163,23 +156,13 @@ class PartBuilder {
   get empty(): boolean {
     return this.objects.length === 0;
   }
+  /** Drops the blob once the payload is built (the header fields stay). */
+  release(): void {
+    this.blobs.length = 0;
+  }
   payload(): Buffer {
     return serializePartPayload({ modes: this.modes, xattrs: this.xattrs, blob: Buffer.concat(this.blobs, this.blobLength), ops: this.ops.finish() });
   }
-}
-
-/** Runs `fn` over items with at most `limit` in flight, keeping order of results. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** The archived (.filez) bytes of a content object, as a fallback is fetched. */
@@ -284,29 +267,62 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   }
 
   // two part sequences: executables (xz with the x86 BCJ filter, which shrinks machine code
-  // by a few percent) and everything else; they also compress in parallel
+  // by a few percent) and everything else. A part is compressed as soon as it is full, on as
+  // many xz processes as there are cores, while the next one is being filled.
+  const cores = Math.max(1, availableParallelism());
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const slotFreed: (() => void)[] = [];
+  let compressedCount = 0;
+  const compressPart = async (payload: Buffer, x86: boolean): Promise<Buffer> => {
+    if (running >= cores) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      const xz = await xzCompress(payload, { preset: 8, x86 });
+      opts.onProgress?.({ phase: 'compress', done: ++compressedCount, total: compressedCount });
+      return Buffer.concat([Buffer.from([COMPRESSION_XZ]), xz]);
+    } finally {
+      running--;
+      waiting.shift()?.();
+      for (const r of slotFreed.splice(0)) r();
+    }
+  };
   class PartSeq {
     readonly builders: PartBuilder[] = [new PartBuilder()];
+    readonly files: (Promise<Buffer> | undefined)[] = [];
     constructor(readonly x86: boolean) {}
-    take(n: number): PartBuilder {
+    async take(n: number): Promise<PartBuilder> {
       let b = this.builders[this.builders.length - 1]!;
       if (!b.empty && b.blobLength + n > maxChunk) {
+        await this.seal();
         b = new PartBuilder();
         this.builders.push(b);
       }
       return b;
     }
+    /** Hands the last builder to xz; waits while too many payloads are already queued. */
+    async seal(): Promise<void> {
+      const i = this.builders.length - 1;
+      const b = this.builders[i]!;
+      if (b.empty || this.files[i] !== undefined) return;
+      while (running + waiting.length >= cores * 2) await new Promise<void>((r) => slotFreed.push(r));
+      const payload = b.payload();
+      b.release();
+      const p = compressPart(payload, this.x86 && payload.length >= MIN_X86_PART);
+      p.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+      this.files[i] = p;
+    }
   }
   const mainSeq = new PartSeq(false);
   const elfSeq = new PartSeq(true);
   let cur = mainSeq.builders[0]!;
-  const room = (n: number, seq: PartSeq = mainSeq): void => {
-    cur = seq.take(n);
+  const room = async (n: number, seq: PartSeq = mainSeq): Promise<void> => {
+    cur = await seq.take(n);
   };
   for (const m of newMeta) {
     const bytes = repo.readMetadataBytes(m.checksum, m.type);
     if (sha256(bytes) !== m.checksum) throw new ObjectCorruptError(`${m.type} object ${m.checksum} does not match its checksum`, { object: m.checksum });
-    room(bytes.length);
+    await room(bytes.length);
     const off = cur.addBlob(bytes);
     cur.ops.spliceMetadata(bytes.length, off);
     cur.objects.push(m);
@@ -328,7 +344,7 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
       continue;
     }
     stats.bsdiff++;
-    room(32 + patch.length);
+    await room(32 + patch.length);
     const srcOff = cur.addBlob(checksumToBytes(it.base!));
     const patchOff = cur.addBlob(patch);
     cur.ops.setReadSource(srcOff).open(cur.modeOf(it.header), cur.xattrsOf(it.header), it.size).bspatch(patchOff, patch.length).close().unsetReadSource();
@@ -340,27 +356,9 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   const plain = items
     .filter((i) => i.kind === 'S')
     .sort((a, b) => extOf(a.path).localeCompare(extOf(b.path)) || path.posix.basename(a.path).localeCompare(path.posix.basename(b.path)) || a.csum.localeCompare(b.csum));
-  // first pass: which files are executables (keeping up to READ_CACHE bytes in memory, so
-  // most deltas read each file once)
-  const elf = new Set<Checksum>();
-  const small = new Map<Checksum, Buffer>();
-  let elfBytes = 0;
-  let cached = 0;
   for (const it of plain) {
     const data = await repo.openContent(it.csum).read();
-    if (isElf(data)) {
-      elf.add(it.csum);
-      elfBytes += data.length;
-    }
-    if (cached + data.length <= READ_CACHE) {
-      small.set(it.csum, data);
-      cached += data.length;
-    }
-  }
-  for (const it of plain) {
-    const data = small.get(it.csum) ?? (await repo.openContent(it.csum).read());
-    small.delete(it.csum);
-    room(data.length, elfBytes >= MIN_X86_PART && elf.has(it.csum) ? elfSeq : mainSeq);
+    await room(data.length, isElf(data) ? elfSeq : mainSeq);
     const off = cur.addBlob(data);
     cur.ops.spliceContent(cur.modeOf(it.header), cur.xattrsOf(it.header), data.length, off);
     cur.objects.push({ type: 'file', checksum: it.csum });
@@ -368,7 +366,7 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   }
   for (const it of items.filter((i) => i.kind === 'link').sort((a, b) => a.csum.localeCompare(b.csum))) {
     const target = Buffer.from(it.header.symlinkTarget, 'utf8');
-    room(target.length);
+    await room(target.length);
     const off = cur.addBlob(target);
     cur.ops.spliceContent(cur.modeOf(it.header), cur.xattrsOf(it.header), target.length, off);
     cur.objects.push({ type: 'file', checksum: it.csum });
@@ -383,13 +381,10 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
   }
   stats.fallbacks = fallbacks.length;
 
-  const nonEmpty = [...mainSeq.builders.map((b) => ({ b, x86: false })), ...elfSeq.builders.map((b) => ({ b, x86: true }))].filter((x) => !x.b.empty);
-  let compressed = 0;
-  const partFiles = await mapLimit(nonEmpty, Math.max(1, availableParallelism()), async ({ b, x86 }) => {
-    const xz = await xzCompress(b.payload(), { preset: 8, x86 });
-    opts.onProgress?.({ phase: 'compress', done: ++compressed, total: nonEmpty.length });
-    return Buffer.concat([Buffer.from([COMPRESSION_XZ]), xz]);
-  });
+  await mainSeq.seal();
+  await elfSeq.seal();
+  const nonEmpty = [mainSeq, elfSeq].flatMap((seq) => seq.builders.map((b, i) => ({ b, file: seq.files[i] })).filter((x) => !x.b.empty));
+  const partFiles = await Promise.all(nonEmpty.map((x) => x.file!));
   const parts: DeltaPartHeader[] = nonEmpty.map(({ b }, i) => ({
     version: 0, checksum: sha256(partFiles[i]!), size: partFiles[i]!.length, usize: b.usize, objects: b.objects,
   }));
