@@ -18,6 +18,9 @@ import { IoError } from '../errors.js';
 import { isErrno, setXattr, syncFilesystem } from './fsutil.js';
 import type { Repo } from './repo.js';
 
+/** The process umask, read once (pull's async writer creates files with their final mode). */
+const UMASK = process.umask();
+
 /** Files up to this size are read whole and compressed in one call; larger ones stream. */
 export const SMALL_FILE = 1024 * 1024;
 
@@ -123,6 +126,55 @@ export class Transaction {
       else {
         fs.renameSync(source.file, dest);
         fs.chmodSync(dest, 0o644);
+      }
+    });
+  }
+
+  /**
+   * Pull's write path: stores a metadata object or a content object whose checksum the caller
+   * has verified, creating and writing the file through libuv's thread pool so that many
+   * objects are written in parallel (file creation is what bounds a pull into a bare repo).
+   */
+  async writeVerifiedMetadataAsync(type: ObjectType, bytes: Uint8Array, csum: Checksum): Promise<void> {
+    await this.once(csum, type, (dest) => fs.promises.writeFile(dest, bytes, { mode: 0o644, flag: 'wx' }));
+  }
+
+  async writeVerifiedContentAsync(csum: Checksum, h: FileHeader, content: Buffer): Promise<void> {
+    await this.once(csum, 'file', async (dest) => {
+      const isLink = (h.mode & S_IFMT) === S_IFLNK;
+      const mode = this.repo.mode;
+      if (this.repo.archive) {
+        const z = isLink ? Buffer.alloc(0) : await deflate(content, this.zlibLevel);
+        await fs.promises.writeFile(dest, Buffer.concat([serializeArchiveHeader(h, content.length), z]), { mode: 0o644, flag: 'wx' });
+        return;
+      }
+      if (isLink && mode !== 'bare-user') {
+        await fs.promises.symlink(h.symlinkTarget, dest);
+        if (mode === 'bare') {
+          await fs.promises.lchown(dest, h.uid, h.gid);
+          for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+        }
+        return;
+      }
+      const createMode = mode === 'bare-user' ? (isLink ? 0o644 : (h.mode & 0o775) | 0o400) : 0o600;
+      const fh = await fs.promises.open(dest, 'wx', createMode);
+      try {
+        const data = isLink ? Buffer.from(h.symlinkTarget + '\0', 'utf8') : content;
+        if (data.length > 0) await fh.write(data, 0, data.length, 0);
+        if (mode === 'bare') {
+          await fh.chown(h.uid, h.gid);
+          await fh.chmod(h.mode & 0o7777);
+          for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+        } else if (mode === 'bare-user') {
+          // created with this mode already; chmod only where the umask took bits away
+          if ((createMode & ~UMASK) !== createMode) await fh.chmod(createMode);
+          setXattr(dest, 'user.ostreemeta', serializeBareUserMeta(h));
+        } else {
+          await fh.chmod(h.mode & 0o775);
+        }
+        await fh.utimes(0, 0);
+      } finally {
+        await fh.close();
       }
     });
   }

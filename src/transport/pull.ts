@@ -76,8 +76,8 @@ export interface PullResult {
 }
 
 /** Objects stored per transaction before it is committed (so an interrupted pull keeps them). */
-const BATCH_OBJECTS = 2000;
-const BATCH_MS = 3000;
+const BATCH_OBJECTS = 4000;
+const BATCH_MS = 5000;
 
 export function newStats(): PullStats {
   return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, deltaParts: 0, startedAt: Date.now() };
@@ -438,7 +438,7 @@ export class Puller {
 
   private async store(c: Checksum, type: ObjectType, bytes: Buffer): Promise<void> {
     // register the write before the batch may rotate, so the old batch's commit waits for it
-    const p = this.txn.writeMetadata(type, bytes, c);
+    const p = this.txn.writeVerifiedMetadataAsync(type, bytes, c);
     this.noteStored();
     await p;
   }
@@ -489,14 +489,14 @@ export class Puller {
   }
 
   private async storeContent(c: Checksum, payload: ContentPayload, part: string): Promise<void> {
-    const txn = this.txn;
+    // always write into the current batch at the moment of the call: an earlier one may be committed by now
     if (payload.kind === 'object') {
       const o = payload.object;
       if (o.size <= SMALL_FILE) {
         const content = await o.read();
         const got = sha256(fileChecksumPrefix(o.header), content);
         if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
-        const p = txn.writeContentBuffer(o.header, content);
+        const p = this.txn.writeVerifiedContentAsync(c, o.header, content);
         this.noteStored();
         await p;
       } else {
@@ -507,8 +507,8 @@ export class Puller {
     }
     const r = payload.result;
     if (r.kind === 'buffer') {
-      const { header, content } = verifyFilezBuffer(c, r.bytes);
-      const p = this.repo.archive ? txn.writeVerifiedFilez(c, r.bytes) : txn.writeContentBuffer(header, content);
+      const { header, content } = await verifyFilezBuffer(c, r.bytes);
+      const p = this.repo.archive ? this.txn.writeVerifiedFilez(c, r.bytes) : this.txn.writeVerifiedContentAsync(c, header, content);
       this.noteStored();
       await p;
       return;
@@ -524,7 +524,7 @@ export class Puller {
       throw e;
     }
     if (this.repo.archive) {
-      const p = txn.writeVerifiedFilez(c, { file: r.file });
+      const p = this.txn.writeVerifiedFilez(c, { file: r.file });
       this.noteStored();
       await p;
     } else {
@@ -545,8 +545,18 @@ function readFilezHeader(c: Checksum, head: Buffer): { header: FileHeader; size:
   }
 }
 
+/**
+ * Inflates a raw-deflate stream; returns the output and the input bytes consumed. Synchronous on
+ * purpose: for the small objects that stay in memory, zlib's stream machinery costs the main
+ * thread more than the inflate itself (measured: ~2 s vs ~0.6 s for a 7k-file rootfs).
+ */
+function inflateExact(data: Buffer, maxOutput: number): { out: Buffer; consumed: number } {
+  const r = zlib.inflateRawSync(data, { info: true, maxOutputLength: maxOutput }) as unknown as { buffer: Buffer; engine: zlib.InflateRaw };
+  return { out: r.buffer, consumed: r.engine.bytesWritten };
+}
+
 /** Verifies an in-memory .filez: header parses, deflate stream is exact, content hashes to c. */
-export function verifyFilezBuffer(c: Checksum, bytes: Buffer): { header: FileHeader; content: Buffer } {
+export async function verifyFilezBuffer(c: Checksum, bytes: Buffer): Promise<{ header: FileHeader; content: Buffer }> {
   const { header, size, headerLength } = readFilezHeader(c, bytes);
   let content: Buffer;
   if ((header.mode & S_IFMT) === S_IFLNK) {
@@ -554,15 +564,15 @@ export function verifyFilezBuffer(c: Checksum, bytes: Buffer): { header: FileHea
     if (size !== 0) throw corrupt('file object', c, 'symlink object declares a size');
     content = Buffer.alloc(0);
   } else {
-    let r: { buffer: Buffer; engine: zlib.InflateRaw };
+    let r: { out: Buffer; consumed: number };
     try {
-      r = zlib.inflateRawSync(bytes.subarray(headerLength), { info: true, maxOutputLength: Math.max(size, 1) }) as unknown as typeof r;
+      r = inflateExact(bytes.subarray(headerLength), Math.max(size, 1));
     } catch (e) {
       throw corrupt('file object', c, `bad compressed content (${(e as Error).message})`, e);
     }
-    content = r.buffer;
+    content = r.out;
     if (content.length !== size) throw corrupt('file object', c, `content is ${content.length} bytes, header says ${size}`);
-    if (r.engine.bytesWritten !== bytes.length - headerLength) throw corrupt('file object', c, 'trailing bytes after the compressed content');
+    if (r.consumed !== bytes.length - headerLength) throw corrupt('file object', c, 'trailing bytes after the compressed content');
   }
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);

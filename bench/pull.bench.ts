@@ -1,0 +1,122 @@
+/**
+ * Pull over HTTP, cairn vs the real ostree, from the same server in the same run.
+ * Data: $CAIRN_BENCH_DATA/{v1,v2}.tar (default /tmp/cairn-bench; built by
+ * shared/bench/make-rootfs.sh). Needs `npm run build` first (runs bin/cairn).
+ * v1 and v2 are committed (by cairn) into an archive repo with a v1→v2 static delta and a summary,
+ * served by `cairn serve` on 127.0.0.1. Each scenario pulls into fresh bare-user repos:
+ *   full     — v1 from nothing, object by object (deltas disabled)
+ *   update   — v1 → v2, object by object (deltas disabled)
+ *   delta    — v1 → v2 through the static delta (--require-static-deltas)
+ * Prints wall time (best of CAIRN_BENCH_RUNS, default 2), the cairn/ostree ratio (target ≤ 0.8)
+ * and peak RSS of the pulling process (/usr/bin/time).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CAIRN = path.join(ROOT, 'bin/cairn');
+const DATA = process.env.CAIRN_BENCH_DATA ?? '/tmp/cairn-bench';
+const RUNS = Number(process.env.CAIRN_BENCH_RUNS ?? 2);
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+function timed(cmd: string, args: string[]): { secs: number; rssMB: number } {
+  const tf = path.join(os.tmpdir(), `cairn-pull-bench-time-${process.pid}`);
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', tf, cmd, ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const [secs, kb] = fs.readFileSync(tf, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  fs.rmSync(tf, { force: true });
+  return { secs: secs!, rssMB: kb! / 1024 };
+}
+
+type Tool = 'cairn' | 'ostree';
+
+function init(tool: Tool, repo: string, url: string): void {
+  if (tool === 'cairn') {
+    run(CAIRN, ['init', `--repo=${repo}`, '--mode=bare-user']);
+    run(CAIRN, ['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', url]);
+  } else {
+    run('ostree', ['init', `--repo=${repo}`, '--mode=bare-user']);
+    run('ostree', ['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', url]);
+  }
+}
+
+function pull(tool: Tool, repo: string, ref: string, deltas: 'disable' | 'require'): { secs: number; rssMB: number } {
+  const flag = deltas === 'disable' ? '--disable-static-deltas' : '--require-static-deltas';
+  return tool === 'cairn'
+    ? timed(CAIRN, ['pull', `--repo=${repo}`, '-q', flag, 'origin', ref])
+    : timed('ostree', ['pull', `--repo=${repo}`, flag, 'origin', ref]);
+}
+
+async function main(): Promise<void> {
+  for (const f of ['v1.tar', 'v2.tar']) {
+    if (!fs.existsSync(path.join(DATA, f))) {
+      console.log(`skipped: ${path.join(DATA, f)} missing (run shared/bench/make-rootfs.sh)`);
+      return;
+    }
+  }
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-pull-bench-'));
+  try {
+    const src = path.join(work, 'src');
+    run(CAIRN, ['init', `--repo=${src}`, '--mode=archive']);
+    const v1 = run(CAIRN, ['commit', `--repo=${src}`, '-b', 'main', '--timestamp=2024-01-01T00:00:00Z', '-s', 'v1', `--tree=tar=${DATA}/v1.tar`]);
+    const v2 = run(CAIRN, ['commit', `--repo=${src}`, '-b', 'main', '--timestamp=2024-02-01T00:00:00Z', '-s', 'v2', `--tree=tar=${DATA}/v2.tar`]);
+    run(CAIRN, ['static-delta', 'generate', `--repo=${src}`, `--from=${v1}`, `--to=${v2}`]);
+    run(CAIRN, ['summary', `--repo=${src}`, '-u']);
+    const objects = run('find', [path.join(src, 'objects'), '-type', 'f']).split('\n').length;
+    console.log(`source: archive repo, ${objects} objects, v1 ${v1.slice(0, 12)}, v2 ${v2.slice(0, 12)}`);
+
+    const server = spawn(CAIRN, ['serve', `--repo=${src}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      let b = '';
+      server.stdout!.on('data', (d: Buffer) => {
+        b += d.toString();
+        const m = /^(http:\/\/\S+)\n/m.exec(b);
+        if (m) resolve(m[1]!);
+      });
+      server.once('exit', () => reject(new Error('cairn serve exited')));
+    });
+    try {
+      const scenarios: { name: string; prepare: (tool: Tool, repo: string) => void; ref: string; deltas: 'disable' | 'require' }[] = [
+        { name: 'full pull v1', prepare: () => {}, ref: 'main@' + v1, deltas: 'disable' },
+        { name: 'update v1→v2 (objects)', prepare: (t, r) => void pull(t, r, 'main@' + v1, 'disable'), ref: 'main', deltas: 'disable' },
+        { name: 'update v1→v2 (delta)', prepare: (t, r) => void pull(t, r, 'main@' + v1, 'disable'), ref: 'main', deltas: 'require' },
+      ];
+      const rows: string[] = [];
+      for (const s of scenarios) {
+        const best: Record<Tool, { secs: number; rssMB: number }> = { cairn: { secs: Infinity, rssMB: 0 }, ostree: { secs: Infinity, rssMB: 0 } };
+        for (let i = 0; i < RUNS; i++) {
+          for (const tool of (i % 2 === 0 ? ['ostree', 'cairn'] : ['cairn', 'ostree']) as Tool[]) {
+            const repo = path.join(work, `${tool}-${s.name.replace(/\W+/g, '-')}-${i}`);
+            init(tool, repo, url);
+            s.prepare(tool, repo);
+            run('sync', []);
+            const t = pull(tool, repo, s.ref, s.deltas);
+            if (t.secs < best[tool].secs) best[tool] = t;
+            best[tool].rssMB = Math.max(best[tool].rssMB, t.rssMB);
+            fs.rmSync(repo, { recursive: true, force: true });
+          }
+        }
+        const ratio = best.cairn.secs / best.ostree.secs;
+        const row = `| ${s.name} | ${best.cairn.secs.toFixed(2)} s | ${best.ostree.secs.toFixed(2)} s | ${ratio.toFixed(2)}× ${ratio <= 0.8 ? '(meets ≤ 0.8)' : '(target ≤ 0.8 missed)'} | ${best.cairn.rssMB.toFixed(0)} MB | ${best.ostree.rssMB.toFixed(0)} MB |`;
+        rows.push(row);
+        console.log(row);
+      }
+      console.log('\n| scenario | cairn | ostree | cairn/ostree | cairn peak RSS | ostree peak RSS |\n|---|---|---|---|---|---|');
+      for (const r of rows) console.log(r);
+    } finally {
+      server.kill('SIGTERM');
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
