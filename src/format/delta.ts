@@ -275,24 +275,36 @@ export function serializePartPayload(p: PartPayload): Buffer {
   ]);
 }
 
+/**
+ * Parses a part payload without copying its (large) blob and ops: the tuple's framing offsets
+ * are read directly, the small mode and xattr tables go through the normal-form parser.
+ * (The part file's checksum was verified before it is decompressed.)
+ */
 export function parsePartPayload(b: Uint8Array): PartPayload {
-  const v = parse(PART_PAYLOAD_TYPE, b) as readonly GValue[];
-  const modes = (v[0] as readonly (readonly number[])[]).map(([uid, gid, mode]) => ({
-    uid: bswap32(uid!), gid: bswap32(gid!), mode: bswap32(mode!),
-  }));
-  const xattrs = (v[1] as readonly (readonly (readonly [Uint8Array, Uint8Array])[])[]).map((xs) =>
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const len = buf.length;
+  const w = len <= 0xff ? 1 : len <= 0xffff ? 2 : len <= 0xffffffff ? 4 : 8;
+  if (len < 3 * w) throw new FormatError('delta part payload is truncated');
+  const off = (i: number): number => {
+    const p = len - (i + 1) * w;
+    const v = w === 8 ? Number(buf.readBigUInt64LE(p)) : buf.readUIntLE(p, w);
+    return v;
+  };
+  const end0 = off(0);
+  const end1 = off(1);
+  const end2 = off(2);
+  const tableStart = len - 3 * w;
+  if (!(end0 <= end1 && end1 <= end2 && end2 <= tableStart)) throw new FormatError('delta part payload framing is out of range');
+  const v0 = parse('a(uuu)', buf.subarray(0, end0)) as readonly (readonly number[])[];
+  const v1 = parse('aa(ayay)', buf.subarray(end0, end1)) as readonly (readonly (readonly [Uint8Array, Uint8Array])[])[];
+  const modes = v0.map(([uid, gid, mode]) => ({ uid: bswap32(uid!), gid: bswap32(gid!), mode: bswap32(mode!) }));
+  const xattrs = v1.map((xs) =>
     xs.map(([n, value]) => {
       if (n.length < 2 || n[n.length - 1] !== 0) throw new FormatError('delta xattr name is not NUL-terminated');
       return { name: Buffer.from(n.subarray(0, n.length - 1)).toString('utf8'), value };
     }),
   );
-  const blob = v[2] as Uint8Array;
-  const ops = v[3] as Uint8Array;
-  return {
-    modes, xattrs,
-    blob: Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength),
-    ops: Buffer.from(ops.buffer, ops.byteOffset, ops.byteLength),
-  };
+  return { modes, xattrs, blob: buf.subarray(end1, end2), ops: buf.subarray(end2, tableStart) };
 }
 
 // ---------------------------------------------------------------- ops (§5.5)

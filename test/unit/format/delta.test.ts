@@ -163,3 +163,22 @@ describe('delta index (§5.7) and offline bundle', () => {
     assert.throws(() => parseBundleHeader(evil.subarray(16)), FormatError);
   });
 });
+
+describe('part payload framing', () => {
+  it('parses payloads of every offset width exactly as the generic GVariant parser', async () => {
+    const { parse } = await import('../../../src/format/gvariant.js');
+    for (const size of [10, 300, 70_000]) {
+      const p = { modes: [{ uid: 1, gid: 2, mode: 0o100755 }], xattrs: [[], [{ name: 'user.x', value: Buffer.from('y') }]], blob: Buffer.alloc(size, 3), ops: Buffer.from([0x53, 1, 2]) };
+      const b = serializePartPayload(p);
+      const q = parsePartPayload(b);
+      const g = parse('(a(uuu)aa(ayay)ayay)', b) as unknown[];
+      assert.ok(q.blob.equals(Buffer.from(g[2] as Uint8Array)));
+      assert.ok(q.ops.equals(Buffer.from(g[3] as Uint8Array)));
+      assert.deepEqual(q.modes, p.modes);
+      assert.equal(q.xattrs[1]![0]!.name, 'user.x');
+      const bad = Buffer.from(b);
+      bad[bad.length - 1] = 0xff; // first member's end beyond the table
+      assert.throws(() => parsePartPayload(bad), FormatError);
+    }
+  });
+});
