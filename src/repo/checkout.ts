@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
-import { CairnError, CheckoutError } from '../errors.js';
+import { CairnError, CheckoutError, ObjectNotFoundError } from '../errors.js';
 import { isErrno, setXattr } from './fsutil.js';
 import { resolveRev } from './refs.js';
 import type { Repo } from './repo.js';
@@ -54,7 +54,7 @@ export async function checkout(repo: Repo, rev: string, dest: string, opts: Chec
   }
   try {
     await w.dir(tree, meta, dest);
-    await w.drain();
+    await w.finish();
   } catch (e) {
     if (e instanceof CairnError) throw e;
     throw new CheckoutError(`checkout to ${dest} failed: ${(e as Error).message}`, { path: dest, cause: e });
@@ -83,22 +83,28 @@ class Writer {
     }
   }
 
+  /** Directory metadata is applied last, deepest first, once every child exists. */
+  private readonly dirMetas: [string, FileMeta][] = [];
+
   async dir(tree: Checksum, metaCsum: Checksum, dest: string): Promise<void> {
     const t = this.repo.loadDirtree(tree);
-    const meta = this.repo.loadDirmeta(metaCsum);
+    this.dirMetas.push([dest, this.repo.loadDirmeta(metaCsum)]);
     try {
       fs.mkdirSync(dest, { mode: 0o700 });
     } catch (e) {
       if (!isErrno(e, 'EEXIST')) throw e;
     }
     for (const f of t.files) {
-      const p = this.file(f.checksum, path.join(dest, f.name));
-      this.inflight.push(p);
-      if (this.inflight.length >= 64) await this.drain();
+      this.inflight.push(this.file(f.checksum, path.join(dest, f.name)));
+      if (this.inflight.length >= 128) await this.drain();
     }
     for (const d of t.dirs) await this.dir(d.tree, d.meta, path.join(dest, d.name));
+  }
+
+  /** Waits for every file, then gives directories their mode, owner and xattrs. */
+  async finish(): Promise<void> {
     await this.drain();
-    this.applyMeta(dest, meta, false);
+    for (let i = this.dirMetas.length - 1; i >= 0; i--) this.applyMeta(this.dirMetas[i]![0], this.dirMetas[i]![1], false);
   }
 
   private applyMeta(p: string, m: FileMeta, isLink: boolean): void {
@@ -112,19 +118,17 @@ class Writer {
   async file(csum: Checksum, dest: string): Promise<void> {
     this.files++;
     if (this.canLink && this.repo.mode === 'bare') {
-      // fast path: a bare regular-file object already carries the file's metadata; link it
-      // without reading its xattrs (what openContent would do)
+      // fast path: a bare object (regular file or symlink) already carries the file's
+      // metadata, so one link(2) is the whole checkout of it, as in ostree; run on the
+      // thread pool so both cores do filesystem work
       const p = this.repo.objectPath(csum, 'file');
-      const st = fs.lstatSync(p, { throwIfNoEntry: false });
-      if (st?.isFile()) {
-        try {
-          fs.linkSync(p, dest);
-          this.hardlinked++;
-          return;
-        } catch (e) {
-          if (!isErrno(e, 'EXDEV') && !isErrno(e, 'EMLINK') && !isErrno(e, 'EPERM')) throw e;
-        }
+      const err = await new Promise<NodeJS.ErrnoException | null>((res) => fs.link(p, dest, res));
+      if (!err) {
+        this.hardlinked++;
+        return;
       }
+      if (err.code === 'ENOENT' && !fs.existsSync(p)) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
+      if (err.code !== 'EXDEV' && err.code !== 'EMLINK' && err.code !== 'EPERM') throw err;
     }
     const obj = this.repo.openContent(csum);
     const h = obj.header;
