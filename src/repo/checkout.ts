@@ -5,8 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
-import { CairnError, CheckoutError, ObjectNotFoundError } from '../errors.js';
+import * as zlib from 'node:zlib';
+import { type Checksum, type FileMeta, S_IFLNK, S_IFMT, parseArchiveHeader } from '../format/index.js';
+import { CairnError, CheckoutError, ObjectCorruptError, ObjectNotFoundError } from '../errors.js';
 import { isErrno, setXattr } from './fsutil.js';
 import { resolveRev } from './refs.js';
 import type { Repo } from './repo.js';
@@ -107,6 +108,39 @@ class Writer {
     for (let i = this.dirMetas.length - 1; i >= 0; i--) this.applyMeta(this.dirMetas[i]![0], this.dirMetas[i]![1], false);
   }
 
+  /** A small .filez: read once, inflated on the thread pool, written through one fd. */
+  private async archiveFile(csum: Checksum, p: string, dest: string): Promise<void> {
+    const raw = fs.readFileSync(p);
+    let parsed: ReturnType<typeof parseArchiveHeader>;
+    try {
+      parsed = parseArchiveHeader(raw);
+    } catch (e) {
+      throw new ObjectCorruptError(`file object ${csum} is corrupt: ${(e as Error).message}`, { object: csum, path: p, cause: e });
+    }
+    const { header: h, size, headerLength } = parsed;
+    if ((h.mode & S_IFMT) === S_IFLNK) {
+      fs.symlinkSync(h.symlinkTarget, dest);
+      this.applyMeta(dest, h, true);
+      return;
+    }
+    const content = await new Promise<Buffer>((res, rej) =>
+      zlib.inflateRaw(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) }, (e, b) =>
+        e ? rej(new ObjectCorruptError(`file object ${csum} is corrupt: ${e.message}`, { object: csum, path: p, cause: e })) : res(b),
+      ),
+    );
+    const fd = fs.openSync(dest, 'wx', 0o600);
+    try {
+      fs.writeSync(fd, content);
+      if (!this.opts.userMode) {
+        fs.fchownSync(fd, h.uid, h.gid);
+        for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+      }
+      fs.fchmodSync(fd, this.opts.userMode ? h.mode & 0o1777 : h.mode & 0o7777);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   private applyMeta(p: string, m: FileMeta, isLink: boolean): void {
     if (!this.opts.userMode) {
       fs.lchownSync(p, m.uid, m.gid);
@@ -129,6 +163,12 @@ class Writer {
       }
       if (err.code === 'ENOENT' && !fs.existsSync(p)) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
       if (err.code !== 'EXDEV' && err.code !== 'EMLINK' && err.code !== 'EPERM') throw err;
+    }
+    if (this.repo.archive) {
+      const p = this.repo.objectPath(csum, 'file');
+      const st = fs.statSync(p, { throwIfNoEntry: false });
+      if (!st) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
+      if (st.size <= SMALL_FILE) return this.archiveFile(csum, p, dest);
     }
     const obj = this.repo.openContent(csum);
     const h = obj.header;
