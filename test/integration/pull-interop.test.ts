@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
 import { makeAwkwardTree } from '../lib/trees.js';
 import { Repo } from '../../src/repo/index.js';
-import { signCommit } from '../../src/repo/sign.js';
+import { parseSummary, serializeSummary } from '../../src/format/summary.js';
+import { signCommit, signSummary } from '../../src/repo/sign.js';
 import { cairnAsync, cairnServe, objectFiles, type Served, TestServer } from '../lib/net.js';
 
 const TS = '--timestamp=2024-01-01T00:00:00Z';
@@ -86,6 +87,9 @@ describe('ostree pulls what cairn publishes', () => {
       const again = await cairnAsync(['pull', `--repo=${dst}`, '--json', 'origin', 'os/main']);
       assert.equal(again.status, 0, again.stderr);
       assert.equal(JSON.parse(again.stdout).contentFetched, 0);
+      // --json: progress events are JSON lines on stderr, ending with "done"
+      const events = again.stderr.trim().split('\n').map((l) => JSON.parse(l) as { event: string; bytes: number });
+      assert.equal(events.at(-1)!.event, 'done');
     }
   });
 
@@ -145,8 +149,25 @@ describe('cairn pulls what ostree publishes', () => {
   });
   after(() => served.stop());
 
-  it('cairn summary --view parses the ostree summary identically', () => {
+  it('cairn summary --view parses the ostree summary identically; cairn writes the same bytes', () => {
     assert.equal(ok(cairn(['summary', `--repo=${src}`, '--view'])), ok(ostree(['summary', `--repo=${src}`, '--view'])));
+    const theirs = fs.readFileSync(path.join(src, 'summary'));
+    const s = parseSummary(theirs);
+    const again = serializeSummary({
+      refs: s.refs.map((r) => ({ ...r, timestamp: r.timestamp! })), lastModified: s.lastModified!, mode: s.mode!,
+      tombstoneCommits: s.tombstoneCommits, deltas: s.deltas,
+    });
+    assert.ok(again.equals(theirs), 'byte-identical summary');
+    // and cairn summary -u over the same repo gives the same bytes up to the generation time
+    const copy = path.join(dir, 'o-src-copy');
+    fs.cpSync(src, copy, { recursive: true });
+    ok(cairn(['summary', `--repo=${copy}`, '-u']));
+    const mine = fs.readFileSync(path.join(copy, 'summary'));
+    const m = parseSummary(mine);
+    assert.ok(serializeSummary({
+      refs: m.refs.map((r) => ({ ...r, timestamp: r.timestamp! })), lastModified: s.lastModified!, mode: m.mode!,
+      tombstoneCommits: m.tombstoneCommits, deltas: m.deltas,
+    }).equals(theirs), 'cairn summary -u matches ostree summary -u');
   });
 
   for (const mode of ['bare-user', 'archive']) {
@@ -243,6 +264,18 @@ describe('remotes and signatures', () => {
         assert.ok(!fs.existsSync(path.join(dst, 'refs/remotes/origin', ref)));
       }
       fsckBoth(dst);
+      // sign-verify-summary: an unsigned summary is refused, a signed one accepted
+      const dst2 = path.join(dir, 'sig-dst2');
+      initRemote(dst2, 'archive', s.url, [`--sign-verify=ed25519=inline:${pub(good)}`, '--set=sign-verify-summary=true']);
+      let r = await cairnAsync(['pull', `--repo=${dst2}`, 'origin', 'signed']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^error: .*summary\.sig is missing or not signed by a trusted key\n$/);
+      fs.writeFileSync(path.join(src, 'summary.sig'), signSummary(fs.readFileSync(path.join(src, 'summary')), [sec(other)]));
+      r = await cairnAsync(['pull', `--repo=${dst2}`, 'origin', 'signed']);
+      assert.equal(r.status, 1, 'summary signed by an untrusted key');
+      fs.writeFileSync(path.join(src, 'summary.sig'), signSummary(fs.readFileSync(path.join(src, 'summary')), [sec(good)]));
+      r = await cairnAsync(['pull', `--repo=${dst2}`, 'origin', 'signed']);
+      assert.equal(r.status, 0, r.stderr);
     } finally {
       await s.stop();
     }

@@ -27,7 +27,7 @@ function fmtTime(s: number): string {
 }
 
 /** Renders progress on stderr: a bar on a TTY, a plain line every few seconds otherwise, or JSON lines. */
-function startProgress(stats: PullStats, mode: 'json' | 'tty' | 'plain' | 'quiet'): () => void {
+function startProgress(stats: PullStats, mode: 'json' | 'tty' | 'plain' | 'quiet'): (succeeded: boolean) => void {
   if (mode === 'quiet') return () => {};
   let lastPlain = 0;
   const snapshot = () => {
@@ -61,9 +61,11 @@ function startProgress(stats: PullStats, mode: 'json' | 'tty' | 'plain' | 'quiet
     }
   };
   const t = setInterval(() => render(false), mode === 'tty' ? 200 : 500);
-  return () => {
+  return (succeeded: boolean) => {
     clearInterval(t);
-    render(true);
+    // on failure the error line is the last word: no closing progress line
+    if (succeeded) render(true);
+    else if (mode === 'tty') process.stderr.write('\r\x1b[K');
   };
 }
 
@@ -111,6 +113,7 @@ export function registerPullCommands(program: Command): void {
       const stats = newStats();
       const stop = startProgress(stats, o.quiet ? 'quiet' : o.json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain');
       let r: PullResult;
+      let done = false;
       try {
         r = await pullRemote(repo, remote, {
           refs, depth: o.depth, mirror: o.mirror ?? false, commitMetadataOnly: o.commitMetadataOnly ?? false,
@@ -119,8 +122,9 @@ export function registerPullCommands(program: Command): void {
           staticDeltas: o.disableStaticDeltas ? 'disable' : o.requireStaticDeltas ? 'require' : 'auto',
           stats,
         });
+        done = true;
       } finally {
-        stop();
+        stop(done);
       }
       report(r, o.mirror ? '' : `${remote}:`, o.json ?? false);
     });
@@ -144,12 +148,14 @@ export function registerPullCommands(program: Command): void {
       const stats = newStats();
       const stop = startProgress(stats, o.quiet ? 'quiet' : o.json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain');
       let r: PullResult;
+      let done = false;
       try {
         r = await pullLocal(repo, src, {
           refs, remote: o.remote ?? null, depth: o.depth, commitMetadataOnly: o.commitMetadataOnly ?? false, stats,
         });
+        done = true;
       } finally {
-        stop();
+        stop(done);
       }
       report(r, o.remote ? `${o.remote}:` : '', o.json ?? false);
     });
