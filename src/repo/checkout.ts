@@ -96,7 +96,9 @@ class Writer {
       if (!isErrno(e, 'EEXIST')) throw e;
     }
     for (const f of t.files) {
-      this.inflight.push(this.file(f.checksum, path.join(dest, f.name)));
+      const target = path.join(dest, f.name);
+      if (this.linkBare(f.checksum, target)) continue;
+      this.inflight.push(this.file(f.checksum, target));
       if (this.inflight.length >= 128) await this.drain();
     }
     for (const d of t.dirs) await this.dir(d.tree, d.meta, path.join(dest, d.name));
@@ -149,21 +151,29 @@ class Writer {
     if (!isLink) fs.chmodSync(p, this.opts.userMode ? m.mode & 0o1777 : m.mode & 0o7777);
   }
 
+  /**
+   * Fast path for bare repos: the object (regular file or symlink) already carries the file's
+   * metadata, so one link(2) is the whole checkout of it, as in ostree. Synchronous on purpose:
+   * on the thread pool, links contend with mkdir for the same directory locks. Returns false
+   * when the caller must copy instead (other filesystem, link limit).
+   */
+  private linkBare(csum: Checksum, dest: string): boolean {
+    if (!this.canLink || this.repo.mode !== 'bare') return false;
+    const p = this.repo.objectPath(csum, 'file');
+    try {
+      fs.linkSync(p, dest);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT') && !fs.existsSync(p)) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
+      if (isErrno(e, 'EXDEV') || isErrno(e, 'EMLINK') || isErrno(e, 'EPERM')) return false;
+      throw e;
+    }
+    this.files++;
+    this.hardlinked++;
+    return true;
+  }
+
   async file(csum: Checksum, dest: string): Promise<void> {
     this.files++;
-    if (this.canLink && this.repo.mode === 'bare') {
-      // fast path: a bare object (regular file or symlink) already carries the file's
-      // metadata, so one link(2) is the whole checkout of it, as in ostree; run on the
-      // thread pool so both cores do filesystem work
-      const p = this.repo.objectPath(csum, 'file');
-      const err = await new Promise<NodeJS.ErrnoException | null>((res) => fs.link(p, dest, res));
-      if (!err) {
-        this.hardlinked++;
-        return;
-      }
-      if (err.code === 'ENOENT' && !fs.existsSync(p)) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
-      if (err.code !== 'EXDEV' && err.code !== 'EMLINK' && err.code !== 'EPERM') throw err;
-    }
     if (this.repo.archive) {
       const p = this.repo.objectPath(csum, 'file');
       const st = fs.statSync(p, { throwIfNoEntry: false });
