@@ -303,7 +303,8 @@ function mapError(e: unknown, href: string): Error {
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new PullNetworkError(`${href}: cannot connect (${code})`, { url: href });
   }
-  const NET = ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN'];
+  const NET = ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN',
+    'ERR_STREAM_PREMATURE_CLOSE'];
   if (code.startsWith('UND_ERR') || NET.includes(code) || (e as Error).name === 'AbortError') {
     return new Transient(new PullNetworkError(`${href}: connection failed or closed early (${msg})`, { url: href }));
   }

@@ -59,6 +59,13 @@ it(`${TRIALS} random SIGKILLs during pull: fsck clean each time, next pull compl
   const seed = Number(process.env.CAIRN_KILL_SEED ?? Date.now() % 100000);
   const rand = prng(seed);
   const good = new Set(objectFiles(src).map((x) => x.replace(/\.filez$/, '')));
+  // the kill window follows the real duration of a complete pull on this machine right now
+  const probe = path.join(dir, 'probe');
+  addRemote(Repo.init(probe, { mode: 'bare-user' }), 'origin', server.url, { noGpgVerify: true });
+  const t0 = Date.now();
+  const full = await cairnAsync(['pull', `--repo=${probe}`, '-q', 'origin', 'main']);
+  assert.equal(full.status, 0, full.stderr);
+  const window = Date.now() - t0;
   let dst = '';
   let killedMidway = 0;
   for (let t = 0; t < TRIALS; t++) {
@@ -67,14 +74,14 @@ it(`${TRIALS} random SIGKILLs during pull: fsck clean each time, next pull compl
       const repo = Repo.init(dst, { mode: t % (2 * GROUP) === 0 ? 'bare-user' : 'archive' });
       addRemote(repo, 'origin', server.url, { noGpgVerify: true });
     }
-    const delay = 150 + Math.floor(rand() * 2200);
+    const delay = 50 + Math.floor(rand() * window * 0.9);
     const child = cairnSpawn(['pull', `--repo=${dst}`, '-q', 'origin', 'main']);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const timer = setTimeout(() => child.kill('SIGKILL'), delay);
     const code = await exited;
     clearTimeout(timer);
     if (code === null) killedMidway++;
-    const msg = `trial ${t} (seed ${seed}, delay ${delay} ms, ${code === null ? 'killed' : `exited ${code}`})`;
+    const msg = `trial ${t} (seed ${seed}, delay ${delay} of ${window} ms, ${code === null ? 'killed' : `exited ${code}`})`;
     const f = await fsck(Repo.open(dst));
     assert.deepEqual(f.problems.map((p) => p.message), [], msg);
     ok(ostree(['fsck', `--repo=${dst}`]), `ostree fsck, ${msg}`);
