@@ -6,7 +6,8 @@
  * attempt (or a later pull) resumes with a Range request.
  */
 import * as fs from 'node:fs';
-import { Agent, type Dispatcher, EnvHttpProxyAgent } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher } from 'undici';
 import {
   type CairnError, PullHttpError, PullNetworkError, PullRedirectError, PullTimeoutError, PullTooLargeError,
 } from '../errors.js';
@@ -93,6 +94,8 @@ export class HttpFetcher implements Fetcher {
       bodyTimeout: this.idle,
       keepAliveTimeout: 10_000,
     };
+    // undici is loaded here, not at import time: it is a third of every command's start-up
+    const { Agent, EnvHttpProxyAgent } = createRequire(import.meta.url)('undici') as typeof import('undici');
     // HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured through undici's EnvHttpProxyAgent
     this.dispatcher = proxyConfigured() ? new EnvHttpProxyAgent(common) : new Agent(common);
   }
