@@ -15,13 +15,13 @@ import {
   type DeltaPartHeader, type Superblock, COMPRESSION_NONE, COMPRESSION_XZ, decodeOps, isSignedSuperblock,
   parseBundleHeader, parseBundlePrefix, parsePartPayload, type PartPayload, parseSuperblock as parseSuperblockFormat, superblockCommitmeta,
   superblockInlinePart, type BundleEntry,
-} from '../format/delta.js';
+} from '../format/index.js';
 import {
   CairnError, DeltaCorruptError, DeltaFromMissingError, DeltaIncompleteError, DeltaInvalidError, DeltaNotFoundError, FormatError,
   ObjectNotFoundError, SignMissingError, SignVerifyError,
 } from '../errors.js';
 import { type Repo, Transaction, setRef, parseRefspec } from '../repo/index.js';
-import { verifyCommitSignature, verifySuperblockSignature } from '../repo/sign.js';
+import { verifyCommitSignature, verifySuperblockSignature } from '../repo/index.js';
 import { bspatch } from './bsdiff.js';
 import { xzDecompress } from './xz.js';
 

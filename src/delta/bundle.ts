@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Checksum, sha256 } from '../format/index.js';
-import { type BundleEntry, deltaName, parseSuperblock as parseSb, serializeBundleHeader, superblockInlinePart } from '../format/delta.js';
+import { type BundleEntry, deltaName, parseSuperblock as parseSb, serializeBundleHeader, superblockInlinePart } from '../format/index.js';
 import { DeltaInvalidError } from '../errors.js';
 import type { Repo } from '../repo/index.js';
-import { findDelta } from '../repo/delta-store.js';
+import { findDelta } from '../repo/index.js';
 import { archivedObject, generateStaticDelta, type GenerateOptions } from './generate.js';
 
 export interface ExportOptions extends Omit<GenerateOptions, 'write' | 'inline'> {

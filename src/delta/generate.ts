@@ -18,11 +18,11 @@ import {
 import {
   type DeltaFallback, type DeltaMode, type DeltaObjectRef, type DeltaPartHeader, COMPRESSION_XZ, OpWriter, deltaRelDir,
   inlinePartEntry, serializePartPayload, serializeSuperblock,
-} from '../format/delta.js';
+} from '../format/index.js';
 import { DeltaFromMissingError, DeltaInvalidError, ObjectCorruptError } from '../errors.js';
 import type { Repo } from '../repo/index.js';
-import { writeDeltaFiles } from '../repo/delta-store.js';
-import { signSuperblock } from '../repo/sign.js';
+import { writeDeltaFiles } from '../repo/index.js';
+import { signSuperblock } from '../repo/index.js';
 import { bsdiff } from './bsdiff.js';
 import { xzCompress } from './xz.js';
 

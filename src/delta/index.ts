@@ -6,5 +6,5 @@ export { bsdiff, bspatch } from './bsdiff.js';
 export {
   deltaRelDir, deltaName, parseDeltaName, deltaIndexRelPath, superblockCommitmeta, superblockInlinePart, isSignedSuperblock,
   type Superblock, type DeltaPartHeader, type DeltaFallback, type DeltaObjectRef,
-} from '../format/delta.js';
-export { listDeltas, findDelta, deleteDelta, updateDeltaIndex, type DeltaRef } from '../repo/delta-store.js';
+} from '../format/index.js';
+export { listDeltas, findDelta, deleteDelta, updateDeltaIndex, type DeltaRef } from '../repo/index.js';

@@ -4,3 +4,5 @@ export * from './gvariant.js';
 export * from './objects.js';
 export { KeyFile } from './keyfile.js';
 export * from './tar.js';
+export * from './delta.js';
+export * from './summary.js';

@@ -1,12 +1,13 @@
 /**
- * The repository summary file and delta indexes (spec §3.3, §5.7). Pure: values in, bytes out.
+ * The repository summary file (spec §3.3); delta names and indexes live in delta.ts. Pure.
  *
  * summary = (a(s(taya{sv}))a{sv}): refs sorted by name, each (name, (commit size, commit csum,
  * meta)); the commit size is stored in host order (LE) — the one integer ostree does not swap —
  * while ostree.commit.timestamp and ostree.summary.last-modified are big-endian.
  */
 import { FormatError } from '../errors.js';
-import { type Checksum, checksumFromBytes, checksumToBytes, isChecksum } from './checksum.js';
+import { type Checksum, checksumFromBytes, checksumToBytes } from './checksum.js';
+import { deltaName, parseDeltaName } from './delta.js';
 import { type GValue, type Variant, bswap64, parse, serialize } from './gvariant.js';
 import type { Metadata } from './objects.js';
 
@@ -56,20 +57,6 @@ export interface SummaryInput {
 /** Byte-wise (strcmp) order, as ostree sorts refs and delta names. */
 function byteCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-export function deltaName(from: Checksum | null, to: Checksum): string {
-  return from ? `${from}-${to}` : to;
-}
-
-/** Parses a hex delta name (FROM-TO or TO) as used inside summaries and indexes. */
-export function parseDeltaName(name: string): { from: Checksum | null; to: Checksum } {
-  const parts = name.split('-');
-  if (parts.length === 1 && isChecksum(parts[0]!)) return { from: null, to: parts[0] as Checksum };
-  if (parts.length === 2 && isChecksum(parts[0]!) && isChecksum(parts[1]!)) {
-    return { from: parts[0] as Checksum, to: parts[1] as Checksum };
-  }
-  throw new FormatError(`invalid static delta name "${name.slice(0, 140)}"`);
 }
 
 function deltasValue(deltas: readonly SummaryDelta[]): GValue {
@@ -151,37 +138,4 @@ export function parseSummary(bytes: Uint8Array): Summary {
     indexedDeltas: idx ? (idx.value as boolean) : false,
     deltas: deltasFrom(metadata.find(([k]) => k === 'ostree.static-deltas')?.[1]),
   };
-}
-
-/** Delta index (spec §5.7): a{sv} {ostree.static-deltas: a{sv} {name → ay superblock csum}}. */
-export function serializeDeltaIndex(deltas: readonly SummaryDelta[]): Buffer {
-  return serialize('a{sv}', [['ostree.static-deltas', { type: 'a{sv}', value: deltasValue(deltas) }]]);
-}
-
-export function parseDeltaIndex(bytes: Uint8Array): SummaryDelta[] {
-  const m = parse('a{sv}', bytes) as Metadata;
-  return deltasFrom(m.find(([k]) => k === 'ostree.static-deltas')?.[1]);
-}
-
-/** ostree's "modified base64" of a checksum: standard base64, '/' → '_', no padding (spec §5.1). */
-export function checksumToMb64(c: Checksum): string {
-  return checksumToBytes(c).toString('base64').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-export function mb64ToChecksum(s: string): Checksum {
-  if (!/^[A-Za-z0-9+_]{43}$/.test(s)) throw new FormatError(`invalid modified-base64 checksum "${s.slice(0, 80)}"`);
-  return checksumFromBytes(Buffer.from(s.replace(/_/g, '/') + '=', 'base64'));
-}
-
-/** Directory of a delta relative to the repo: deltas/XX/REST[-TO] (spec §5.1). */
-export function deltaDirRel(from: Checksum | null, to: Checksum): string {
-  const t = checksumToMb64(to);
-  if (!from) return `deltas/${t.slice(0, 2)}/${t.slice(2)}`;
-  const f = checksumToMb64(from);
-  return `deltas/${f.slice(0, 2)}/${f.slice(2)}-${t}`;
-}
-
-export function deltaIndexRel(to: Checksum): string {
-  const t = checksumToMb64(to);
-  return `delta-indexes/${t.slice(0, 2)}/${t.slice(2)}.index`;
 }

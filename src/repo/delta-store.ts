@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Checksum, sha256 } from '../format/index.js';
-import { deltaIndexRelPath, deltaName, deltaRelDir, parseDeltaRelDir, serializeDeltaIndex } from '../format/delta.js';
+import { deltaIndexRelPath, deltaName, deltaRelDir, parseDeltaRelDir, serializeDeltaIndex } from '../format/index.js';
 import { DeltaNotFoundError } from '../errors.js';
 import { fsyncPath, isErrno, syncFilesystem, writeFileAtomic } from './fsutil.js';
 import type { Repo } from './repo.js';

@@ -7,3 +7,10 @@ export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.
 export { fsck, type FsckProblem, type FsckResult } from './fsck.js';
 export { prune, reachableObjects, type PruneOptions, type PruneResult } from './prune.js';
 export { log, ls, cat, diff, commitVersion, type LogEntry, type LsEntry, type DiffEntry } from './inspect.js';
+export { SMALL_FILE } from './staging.js';
+export { isErrno } from './fsutil.js';
+export * from './sign.js';
+export * from './delta-store.js';
+export * from './summary.js';
+export * from './remotes.js';
+export * from './pull-state.js';

@@ -8,7 +8,7 @@
 import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import { type Checksum, type Metadata, type Variant, parseMetadata, serializeMetadata, sha256 } from '../format/index.js';
-import { ED25519_KEY, parseSignedSuperblock, serializeSignedSuperblock } from '../format/delta.js';
+import { ED25519_KEY, parseSignedSuperblock, serializeSignedSuperblock } from '../format/index.js';
 import { FormatError, ObjectCorruptError, SignKeyInvalidError, SignMissingError } from '../errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import type { Repo } from './repo.js';

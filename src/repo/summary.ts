@@ -5,11 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Checksum, sha256 } from '../format/index.js';
-import {
-  type Summary, type SummaryDelta, deltaIndexRel, mb64ToChecksum, parseSummary, serializeDeltaIndex, serializeSummary,
-} from '../format/summary.js';
+import { type Summary, type SummaryDelta, deltaIndexRelPath, parseSummary, serializeSummary, sha256 } from '../format/index.js';
 import { FormatError, ObjectCorruptError } from '../errors.js';
+import { listDeltas, updateDeltaIndex } from './delta-store.js';
 import { isErrno, writeFileAtomic } from './fsutil.js';
 import { commitVersion } from './inspect.js';
 import { listRefs } from './refs.js';
@@ -17,44 +15,9 @@ import type { Repo } from './repo.js';
 
 const MODE_ON_DISK: Record<string, string> = { archive: 'archive-z2' };
 
-/** Static deltas present under deltas/ (those with a superblock file), with their superblock checksums. */
-export function listDeltas(repo: Repo): SummaryDelta[] {
-  const root = path.join(repo.path, 'deltas');
-  const out: SummaryDelta[] = [];
-  let prefixes: string[];
-  try {
-    prefixes = fs.readdirSync(root);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return out;
-    throw e;
-  }
-  for (const pre of prefixes.sort()) {
-    if (pre.length !== 2) continue;
-    let rests: string[];
-    try {
-      rests = fs.readdirSync(path.join(root, pre));
-    } catch {
-      continue;
-    }
-    for (const rest of rests.sort()) {
-      const sb = path.join(root, pre, rest, 'superblock');
-      if (!fs.existsSync(sb)) continue;
-      let from: Checksum | null = null;
-      let to: Checksum;
-      try {
-        if (rest.length === 41) to = mb64ToChecksum(pre + rest);
-        else if (rest.length === 41 + 1 + 43 && rest[41] === '-') {
-          from = mb64ToChecksum(pre + rest.slice(0, 41));
-          to = mb64ToChecksum(rest.slice(42));
-        } else continue;
-      } catch (e) {
-        if (e instanceof FormatError) continue;
-        throw e;
-      }
-      out.push({ from, to, superblockChecksum: sha256(fs.readFileSync(sb)) });
-    }
-  }
-  return out;
+/** Static deltas present under deltas/, with the checksums of their superblock files. */
+function deltasWithChecksums(repo: Repo): SummaryDelta[] {
+  return listDeltas(repo).map((d) => ({ from: d.from, to: d.to, superblockChecksum: sha256(fs.readFileSync(path.join(d.dir, 'superblock'))) }));
 }
 
 export interface SummaryUpdateResult {
@@ -79,7 +42,7 @@ export function updateSummary(repo: Repo, opts: { now?: bigint } = {}): SummaryU
       return { name, commit, commitSize: size, timestamp: c.timestamp, version: commitVersion(c) ?? null };
     });
   const noDeltas = repo.config.getBoolean('core', 'no-deltas-in-summary', false);
-  const deltas = listDeltas(repo);
+  const deltas = deltasWithChecksums(repo);
   const bytes = serializeSummary({
     refs,
     lastModified: opts.now ?? BigInt(Math.floor(Date.now() / 1000)),
@@ -94,13 +57,11 @@ export function updateSummary(repo: Repo, opts: { now?: bigint } = {}): SummaryU
 }
 
 function writeDeltaIndexes(repo: Repo, deltas: readonly SummaryDelta[]): void {
-  const byTarget = new Map<Checksum, SummaryDelta[]>();
-  for (const d of deltas) byTarget.set(d.to, [...(byTarget.get(d.to) ?? []), d]);
+  const targets = new Set(deltas.map((d) => d.to));
   const want = new Set<string>();
-  for (const [to, ds] of byTarget) {
-    const rel = deltaIndexRel(to);
-    want.add(rel);
-    writeFileAtomic(path.join(repo.path, rel), serializeDeltaIndex(ds), { durable: repo.durable });
+  for (const to of targets) {
+    want.add(deltaIndexRelPath(to));
+    updateDeltaIndex(repo, to);
   }
   // drop indexes of deltas that were deleted
   const root = path.join(repo.path, 'delta-indexes');
@@ -113,7 +74,7 @@ function writeDeltaIndexes(repo: Repo, deltas: readonly SummaryDelta[]): void {
       }
     }
   }
-  if (byTarget.size > 0 && !repo.config.getBoolean('core', 'indexed-deltas', false)) {
+  if (targets.size > 0 && !repo.config.getBoolean('core', 'indexed-deltas', false)) {
     repo.config.set('core', 'indexed-deltas', 'true');
     repo.saveConfig();
   }

@@ -2,8 +2,8 @@
 import { FormatError, RemoteInvalidError } from '../errors.js';
 import { type Checksum, parseMetadata } from '../format/index.js';
 import type { Repo } from '../repo/index.js';
-import { getRemote, remoteSignPolicy } from '../repo/remotes.js';
-import { verifyCommitSignature, verifySummarySignature } from '../repo/sign.js';
+import { getRemote, remoteSignPolicy } from '../repo/index.js';
+import { verifyCommitSignature, verifySummarySignature } from '../repo/index.js';
 import { HttpFetcher, type HttpFetcherOptions } from './fetcher.js';
 import { type PullResult, type PullStats, Puller, newStats, parsePullRefs } from './pull.js';
 import { HttpSource, LocalSource } from './source.js';

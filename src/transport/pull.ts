@@ -16,16 +16,16 @@ import {
   type Checksum, type FileHeader, type ObjectType, MAX_FILE_HEADER, S_IFLNK, S_IFMT, fileChecksumPrefix,
   isChecksum, parseArchiveHeader, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
-import { type Summary, parseSummary } from '../format/summary.js';
+import { type Summary, parseSummary } from '../format/index.js';
 import {
   CairnError, FormatError, PullObjectCorruptError, PullRefNotFoundError, PullSignatureError, PullSummaryError,
 } from '../errors.js';
 import { type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
-import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/pull-state.js';
-import type { RemoteSignPolicy } from '../repo/remotes.js';
-import { SMALL_FILE } from '../repo/staging.js';
+import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/index.js';
+import type { RemoteSignPolicy } from '../repo/index.js';
+import { SMALL_FILE } from '../repo/index.js';
 import { type Superblock, applyDeltaPart, deltaIndexRelPath, deltaRelDir, parseSuperblock, partSatisfied, superblockCommitmeta, superblockInlinePart } from '../delta/index.js';
-import { type SummaryDelta, parseDeltaIndex } from '../format/summary.js';
+import { type SummaryDelta, parseDeltaIndex, parseDeltaName } from '../format/index.js';
 import { serializeMetadata } from '../format/index.js';
 import { resolveRev } from '../repo/index.js';
 import { PullDeltaError } from '../errors.js';
@@ -259,7 +259,7 @@ export class Puller {
       const idx = await this.limiter.run(() => this.source.file(deltaIndexRelPath(to), MAX_SUPERBLOCK_SIZE, true));
       if (idx) {
         try {
-          candidates = parseDeltaIndex(idx);
+          candidates = [...parseDeltaIndex(idx)].map(([name, superblockChecksum]) => ({ ...parseDeltaName(name), superblockChecksum }));
         } catch (e) {
           if (e instanceof FormatError) throw new PullSummaryError(`delta index for ${to} is malformed: ${e.message}`, { cause: e });
           throw e;

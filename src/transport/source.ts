@@ -9,7 +9,7 @@ import {
   type Checksum, type ObjectType, MAX_FILE_HEADER, objectRelPath,
 } from '../format/index.js';
 import { PullObjectCorruptError, PullTooLargeError } from '../errors.js';
-import { isErrno } from '../repo/fsutil.js';
+import { isErrno } from '../repo/index.js';
 import { type ContentObject, Repo } from '../repo/index.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
 

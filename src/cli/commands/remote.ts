@@ -1,7 +1,7 @@
 /** `remote add|list|delete|show-url`: [remote "NAME"] groups in the repo config. */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { addRemote, deleteRemote, getRemote, listRemotes } from '../../repo/remotes.js';
+import { addRemote, deleteRemote, getRemote, listRemotes } from '../../repo/index.js';
 import { json, out } from '../render.js';
 import { openRepo } from './repo.js';
 

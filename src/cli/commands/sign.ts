@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { UsageError, SignVerifyError } from '../../errors.js';
 import { resolveRev } from '../../repo/index.js';
-import { deleteCommitSignatures, readKeysFile, signCommit, verifyCommit } from '../../repo/sign.js';
+import { deleteCommitSignatures, readKeysFile, signCommit, verifyCommit } from '../../repo/index.js';
 import { out } from '../render.js';
 import { openRepo } from './repo.js';
 

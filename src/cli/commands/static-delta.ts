@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { type Checksum } from '../../format/index.js';
 import { UsageError } from '../../errors.js';
 import { resolveRev, type Repo } from '../../repo/index.js';
-import { readKeysFile } from '../../repo/sign.js';
+import { readKeysFile } from '../../repo/index.js';
 import {
   applyDeltaOffline, deleteDelta, exportDelta, findDelta, generateStaticDelta, isSignedSuperblock, listDeltas, parseDeltaName,
   parseSuperblock, superblockCommitmeta,

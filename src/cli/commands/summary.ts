@@ -1,10 +1,10 @@
 /** `summary -u | --view`: write or show the repository summary. */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { parseSummary } from '../../format/summary.js';
+import { parseSummary } from '../../format/index.js';
 import { parseType, printValue } from '../../format/index.js';
-import type { Summary } from '../../format/summary.js';
-import { readSummary, updateSummary } from '../../repo/summary.js';
+import type { Summary } from '../../format/index.js';
+import { readSummary, updateSummary } from '../../repo/index.js';
 import { formatDate, json, out } from '../render.js';
 import { openRepo } from './repo.js';
 
