@@ -15,6 +15,7 @@ import { readXattrs } from './fsutil.js';
 import { resolveRev, setRef, validateRefName } from './refs.js';
 import type { Repo } from './repo.js';
 import { SMALL_FILE, Transaction } from './staging.js';
+import { Limiter } from '../util/index.js';
 
 export type TreeSource = { kind: 'dir'; path: string } | { kind: 'tar'; path: string };
 
@@ -72,22 +73,6 @@ function makeModifier(o: CommitOptions, repo: Repo): Modifier {
   };
 }
 
-/** Bounds the number of content writes in flight. */
-class Limiter {
-  private active = 0;
-  private readonly waiters: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.waiters.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiters.shift()?.();
-    }
-  }
-}
 
 interface Stats {
   files: number;

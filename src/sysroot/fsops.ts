@@ -6,19 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fsyncPath, isErrno, writeFileAtomic } from '../repo/index.js';
 
-export function isErrno(e: unknown, code: string): boolean {
-  return typeof e === 'object' && e !== null && (e as NodeJS.ErrnoException).code === code;
-}
-
-export function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+// the same durable-write primitives as the repo layer, one implementation
+export { fsyncPath, isErrno } from '../repo/index.js';
 
 function tmpName(dest: string): string {
   return path.join(path.dirname(dest), `.tmp-${path.basename(dest)}-${randomBytes(5).toString('hex')}`);
@@ -26,19 +17,7 @@ function tmpName(dest: string): string {
 
 /** Writes `data` to `dest`: temp file beside it, fsync, rename, fsync the directory. */
 export function writeFileDurable(dest: string, data: string | Uint8Array, durable: boolean, mode = 0o644): void {
-  const tmp = tmpName(dest);
-  const fd = fs.openSync(tmp, 'wx', mode);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    if (durable) fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, dest);
-  if (durable) fsyncPath(path.dirname(dest));
+  writeFileAtomic(dest, data, { durable, mode });
 }
 
 /** Copies a file to `dest` the same way (the name appears only once the bytes are on disk). */

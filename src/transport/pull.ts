@@ -30,6 +30,7 @@ import { serializeMetadata } from '../format/index.js';
 import { resolveRev } from '../repo/index.js';
 import { PullDeltaError } from '../errors.js';
 import { type ContentPayload, MAX_SUPERBLOCK_SIZE, type ObjectSource } from './source.js';
+import { Limiter } from '../util/index.js';
 
 export interface PullRefSpec {
   ref: string;
@@ -83,21 +84,6 @@ export function newStats(): PullStats {
   return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, deltaParts: 0, startedAt: Date.now() };
 }
 
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly n: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
 
 function corrupt(what: string, csum: string, why: string, cause?: unknown): PullObjectCorruptError {
   return new PullObjectCorruptError(`${what} ${csum} from the remote is corrupt: ${why}`, { object: csum, cause });

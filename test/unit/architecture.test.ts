@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { ROOT } from '../lib/helpers.js';
 
 const SRC = path.join(ROOT, 'src');
-const LAYER: Record<string, number> = { 'errors.ts': 0, format: 1, repo: 2, delta: 3, transport: 3, sysroot: 4, trust: 5, cli: 9 };
+const LAYER: Record<string, number> = { 'errors.ts': 0, util: 0, format: 1, repo: 2, delta: 3, transport: 3, sysroot: 4, trust: 5, cli: 9 };
 const IMPURE = /^(node:)?(fs|fs\/promises|child_process|net|http|https|http2|dgram|worker_threads|cluster)$|^undici$|^@napi-rs\/xattr$/;
 
 function files(dir: string): string[] {
