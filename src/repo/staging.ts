@@ -64,10 +64,17 @@ export class Transaction {
   /** Stores a content object whose bytes are in memory. */
   async writeContentBuffer(header: FileHeader, content: Buffer): Promise<Checksum> {
     const csum = sha256(fileChecksumPrefix(header), content);
-    await this.writeVerifiedContentAsync(csum, header, content);
+    await this.once(csum, 'file', async (dest) => {
+      if (this.repo.archive) {
+        const isLink = (header.mode & S_IFMT) === S_IFLNK;
+        const z = isLink ? Buffer.alloc(0) : await deflate(content, this.zlibLevel);
+        fs.writeFileSync(dest, Buffer.concat([serializeArchiveHeader(header, content.length), z]), { mode: 0o644, flag: 'wx' });
+      } else {
+        this.writeBare(dest, header, (fd) => fs.writeSync(fd, content));
+      }
+    });
     return csum;
   }
-
 
   /**
    * Stores a content object streamed from `source` (`size` bytes): hashed and, in archive
