@@ -61,7 +61,12 @@ export class Transaction {
     return csum;
   }
 
-  /** Stores a content object whose bytes are in memory. */
+  /**
+   * Stores a content object whose bytes are in memory (commit). Bare objects are written with
+   * synchronous calls on purpose: for a CPU-bound commit of many small files they are faster
+   * than the promise-based writer pull uses (writeVerifiedContentAsync), measured at 1.05x vs
+   * 1.29x ostree's time on the minbase bare commit.
+   */
   async writeContentBuffer(header: FileHeader, content: Buffer): Promise<Checksum> {
     const csum = sha256(fileChecksumPrefix(header), content);
     await this.once(csum, 'file', async (dest) => {
