@@ -115,7 +115,12 @@ describe('core.fsync', () => {
     const r = spawnSync('strace', ['-f', '-c', '-e', 'trace=syncfs,fsync,fdatasync', '-o', path.join(repo, '..', 'strace.out'), CAIRN, 'commit', `--repo=${repo}`, '-b', 'x', `--tree=dir=${tree}`], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const out = fs.readFileSync(path.join(repo, '..', 'strace.out'), 'utf8');
-    return [...out.matchAll(/\s(\d+)\s+(?:\d+\s+)?(syncfs|fsync|fdatasync)\s*$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    // strace -c rows: % time, seconds, usecs/call, calls, [errors], syscall
+    return out
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((t) => (t.length === 5 || t.length === 6) && ['syncfs', 'fsync', 'fdatasync'].includes(t.at(-1)!))
+      .reduce((n, t) => n + Number(t[3]), 0);
   };
 
   it('a durable repo (default) flushes before objects and refs become visible; fsync=false does not', () => {
