@@ -10,11 +10,12 @@
  * Prints wall time (best of CAIRN_BENCH_RUNS, default 2), the cairn/ostree ratio (target ≤ 0.8)
  * and peak RSS of the pulling process (/usr/bin/time).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cairnServe } from '../test/lib/net.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CAIRN = path.join(ROOT, 'bin/cairn');
@@ -73,16 +74,7 @@ async function main(): Promise<void> {
     const objects = run('find', [path.join(src, 'objects'), '-type', 'f']).split('\n').length;
     console.log(`source: archive repo, ${objects} objects, v1 ${v1.slice(0, 12)}, v2 ${v2.slice(0, 12)}`);
 
-    const server = spawn(CAIRN, ['serve', `--repo=${src}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const url = await new Promise<string>((resolve, reject) => {
-      let b = '';
-      server.stdout!.on('data', (d: Buffer) => {
-        b += d.toString();
-        const m = /^(http:\/\/\S+)\n/m.exec(b);
-        if (m) resolve(m[1]!);
-      });
-      server.once('exit', () => reject(new Error('cairn serve exited')));
-    });
+    const { url, stop: stopServer } = await cairnServe(src);
     try {
       const scenarios: { name: string; prepare: (tool: Tool, repo: string) => void; ref: string; deltas: 'disable' | 'require' }[] = [
         { name: 'full pull v1', prepare: () => {}, ref: 'main@' + v1, deltas: 'disable' },
@@ -112,7 +104,7 @@ async function main(): Promise<void> {
       console.log('\n| scenario | cairn | ostree | cairn/ostree | cairn peak RSS | ostree peak RSS |\n|---|---|---|---|---|---|');
       for (const r of rows) console.log(r);
     } finally {
-      server.kill('SIGTERM');
+      await stopServer();
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

@@ -67,6 +67,16 @@ export function getXattr(p: string, name: string): Buffer | null {
   return xattr.getAttributeSync(p, name);
 }
 
+/** A file's bytes, or null when it does not exist. */
+export function readFileIfExists(p: string): Buffer | null {
+  try {
+    return fs.readFileSync(p);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  }
+}
+
 export function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as NodeJS.ErrnoException).code === code;
 }

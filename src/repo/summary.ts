@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { type Summary, type SummaryDelta, deltaIndexRelPath, parseSummary, serializeSummary, sha256 } from '../format/index.js';
 import { FormatError, ObjectCorruptError } from '../errors.js';
 import { listDeltas, updateDeltaIndex } from './delta-store.js';
-import { isErrno, writeFileAtomic } from './fsutil.js';
+import { isErrno, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import { commitVersion } from './inspect.js';
 import { listRefs } from './refs.js';
 import type { Repo } from './repo.js';
@@ -83,13 +83,8 @@ function writeDeltaIndexes(repo: Repo, deltas: readonly SummaryDelta[]): void {
 /** Reads and parses the repository's own summary file (null when there is none). */
 export function readSummary(repo: Repo): { bytes: Buffer; summary: Summary } | null {
   const p = path.join(repo.path, 'summary');
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(p);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
+  const bytes = readFileIfExists(p);
+  if (!bytes) return null;
   try {
     return { bytes, summary: parseSummary(bytes) };
   } catch (e) {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KeyFile, parse as parseGVariant, serialize as serializeGVariant, lookup, type GValue, type Variant } from '../format/index.js';
-import { Repo, commitVersion } from '../repo/index.js';
+import { Repo, commitVersion, readFileIfExists } from '../repo/index.js';
 import {
   CairnError, SysrootInvalidError, SysrootLockedError, SysrootNotFoundError, SysrootOriginCorruptError,
 } from '../errors.js';
@@ -98,13 +98,9 @@ export function readSubbootversion(sysroot: string, bootversion: number): number
 
 export function loadOrigin(sysroot: string, d: Pick<Deployment, 'stateroot' | 'csum' | 'deployserial'>): string | null {
   const p = originPath(sysroot, d);
-  let text: string;
-  try {
-    text = fs.readFileSync(p, 'utf8');
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
+  const bytes = readFileIfExists(p);
+  if (!bytes) return null;
+  const text = bytes.toString('utf8');
   parseOrigin(text, p);
   return text;
 }
@@ -207,13 +203,8 @@ export function serializeStaged(d: Deployment, mergeName: string | null): Buffer
 
 function readStaged(sysroot: string, repo: Repo): StagedInfo | null {
   const p = path.join(sysroot, STAGED_FILE);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(p);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
+  const bytes = readFileIfExists(p);
+  if (!bytes) return null;
   try {
     const v = parseGVariant('a{sv}', bytes);
     const target = lookup(v, 'target')?.value as GValue;

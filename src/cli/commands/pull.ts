@@ -69,6 +69,20 @@ function startProgress(stats: PullStats, mode: 'json' | 'tty' | 'plain' | 'quiet
   };
 }
 
+/** Runs a pull with its progress on stderr (bar, plain lines, JSON lines or nothing). */
+async function withProgress(o: { json?: boolean; quiet?: boolean }, run: (stats: PullStats) => Promise<PullResult>): Promise<PullResult> {
+  const stats = newStats();
+  const stop = startProgress(stats, o.quiet ? 'quiet' : o.json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain');
+  let done = false;
+  try {
+    const r = await run(stats);
+    done = true;
+    return r;
+  } finally {
+    stop(done);
+  }
+}
+
 function report(r: PullResult, prefix: string, asJson: boolean): void {
   if (asJson) json(r);
   else for (const x of r.refs) out(`${prefix}${x.ref} ${x.commit}`);
@@ -110,22 +124,15 @@ export function registerPullCommands(program: Command): void {
       widenThreadPool();
       const repo = openRepo(o);
       if (o.disableStaticDeltas && o.requireStaticDeltas) throw new UsageError('--disable-static-deltas and --require-static-deltas conflict');
-      const stats = newStats();
-      const stop = startProgress(stats, o.quiet ? 'quiet' : o.json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain');
-      let r: PullResult;
-      let done = false;
-      try {
-        r = await pullRemote(repo, remote, {
+      const r = await withProgress(o, (stats) =>
+        pullRemote(repo, remote, {
           refs, depth: o.depth, mirror: o.mirror ?? false, commitMetadataOnly: o.commitMetadataOnly ?? false,
           concurrency: o.concurrency, idleTimeoutMs: o.idleTimeout * 1000, lowSpeedLimit: o.lowSpeedLimit,
           lowSpeedTimeMs: o.lowSpeedTime * 1000, retries: o.networkRetries, maxRedirects: o.maxRedirects,
           staticDeltas: o.disableStaticDeltas ? 'disable' : o.requireStaticDeltas ? 'require' : 'auto',
           stats,
-        });
-        done = true;
-      } finally {
-        stop(done);
-      }
+        }),
+      );
       report(r, o.mirror ? '' : `${remote}:`, o.json ?? false);
     });
 
@@ -145,18 +152,9 @@ export function registerPullCommands(program: Command): void {
     }) => {
       widenThreadPool();
       const repo = openRepo(o);
-      const stats = newStats();
-      const stop = startProgress(stats, o.quiet ? 'quiet' : o.json ? 'json' : process.stderr.isTTY ? 'tty' : 'plain');
-      let r: PullResult;
-      let done = false;
-      try {
-        r = await pullLocal(repo, src, {
-          refs, remote: o.remote ?? null, depth: o.depth, commitMetadataOnly: o.commitMetadataOnly ?? false, stats,
-        });
-        done = true;
-      } finally {
-        stop(done);
-      }
+      const r = await withProgress(o, (stats) =>
+        pullLocal(repo, src, { refs, remote: o.remote ?? null, depth: o.depth, commitMetadataOnly: o.commitMetadataOnly ?? false, stats }),
+      );
       report(r, o.remote ? `${o.remote}:` : '', o.json ?? false);
     });
 }

@@ -5,16 +5,9 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { bsdiff, bspatch, suffixArray, suffixArrayDoubling } from '../../../src/delta/bsdiff.js';
 import { FormatError } from '../../../src/errors.js';
+import { pseudoRandom } from '../../lib/trees.js';
 
-function prng(n: number, seed: string): Buffer {
-  const out = Buffer.alloc(n);
-  let b = createHash('sha256').update(seed).digest();
-  for (let i = 0; i < n; i += 32) {
-    b.copy(out, i, 0, Math.min(32, n - i));
-    b = createHash('sha256').update(b).digest();
-  }
-  return out;
-}
+const prng = pseudoRandom;
 
 describe('bsdiff', () => {
   it('builds a correct suffix array', () => {
