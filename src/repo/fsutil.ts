@@ -1,10 +1,11 @@
 /** Small filesystem helpers shared by the repo layer: atomic writes, fsync, xattrs. */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import xattr from '@napi-rs/xattr';
 import type { Xattr } from '../format/index.js';
+import { IoError } from '../errors.js';
 
 export function fsyncPath(p: string): void {
   const fd = fs.openSync(p, 'r');
@@ -40,6 +41,13 @@ export function writeFileAtomic(dest: string, data: string | Uint8Array, opts: {
  */
 export function syncFilesystem(p: string): void {
   execFileSync('sync', ['-f', p], { stdio: 'ignore' });
+}
+
+/** syncFilesystem without blocking this thread (a pull keeps fetching while a batch is flushed). */
+export function syncFilesystemAsync(p: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('sync', ['-f', p], (e) => (e ? reject(new IoError(`sync -f ${p} failed: ${e.message}`, { path: p, cause: e })) : resolve()));
+  });
 }
 
 /** Reads all xattrs of a path without following symlinks, canonicalised by the caller. */

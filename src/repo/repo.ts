@@ -115,13 +115,8 @@ export class Repo {
   }
 
   hasObject(csum: Checksum, type: ObjectType): boolean {
-    try {
-      fs.lstatSync(this.objectPath(csum, type));
-      return true;
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return false;
-      throw e;
-    }
+    // no exception for the common "missing" answer: pull asks this once per object
+    return fs.lstatSync(this.objectPath(csum, type), { throwIfNoEntry: false }) !== undefined;
   }
 
   /** Raw bytes of a metadata object; not verified (fsck and pull verify). */

@@ -125,13 +125,7 @@ export class HttpFetcher implements Fetcher {
     let url = new URL(req.rel, this.base);
     const seen = new Set<string>([url.href]);
     let have = 0;
-    if (req.partFile) {
-      try {
-        have = fs.statSync(req.partFile).size;
-      } catch {
-        have = 0;
-      }
-    }
+    if (req.partFile) have = fs.statSync(req.partFile, { throwIfNoEntry: false })?.size ?? 0;
     for (let hops = 0; ; hops++) {
       const range = have > 0 ? `bytes=${have}-` : null;
       this.opts.onRequest?.({ url: url.href, range });

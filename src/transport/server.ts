@@ -27,8 +27,9 @@ const CONTENT_TYPES: Record<string, string> = { '.json': 'application/json' };
 
 export async function serveRepo(root: string, opts: ServeOptions = {}): Promise<RunningServer> {
   const realRoot = fs.realpathSync(root);
+  const dirs = new Map<string, boolean>();
   const server = http.createServer((req, res) => {
-    handle(realRoot, req, res, opts).catch(() => {
+    handle(realRoot, req, res, opts, dirs).catch(() => {
       if (!res.headersSent) {
         res.statusCode = 500;
         res.end();
@@ -73,7 +74,47 @@ export function resolveRequestPath(root: string, urlPath: string): string | null
   return p;
 }
 
-async function handle(root: string, req: http.IncomingMessage, res: http.ServerResponse, opts: ServeOptions): Promise<void> {
+/** Bodies up to this size are read in one synchronous call (page-cache reads take microseconds). */
+const SMALL_BODY = 64 * 1024;
+
+/**
+ * Whether `dir` (a directory under root, by name) really lies inside root once symlinks are
+ * resolved. Cached: a pull asks for thousands of files in the same 256 object directories.
+ */
+function dirInsideRoot(root: string, dir: string, cache: Map<string, boolean>): boolean {
+  let ok = cache.get(dir);
+  if (ok === undefined) {
+    try {
+      const real = fs.realpathSync.native(dir);
+      ok = real === root || real.startsWith(root + path.sep);
+    } catch {
+      return false;
+    }
+    if (cache.size >= 4096) cache.clear();
+    cache.set(dir, ok);
+  }
+  return ok;
+}
+
+/** Opens a file to serve: no symlink may lead out of the repository. Null when it must be a 404. */
+async function openInside(root: string, p: string, cache: Map<string, boolean>): Promise<number | null> {
+  if (!dirInsideRoot(root, path.dirname(p), cache)) return null;
+  try {
+    return fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ELOOP') return null;
+  }
+  // the file itself is a symlink: follow it only if it stays inside
+  try {
+    const real = await fs.promises.realpath(p);
+    if (!real.startsWith(root + path.sep)) return null;
+    return fs.openSync(real, 'r');
+  } catch {
+    return null;
+  }
+}
+
+async function handle(root: string, req: http.IncomingMessage, res: http.ServerResponse, opts: ServeOptions, dirs: Map<string, boolean>): Promise<void> {
   const method = req.method ?? 'GET';
   const done = (status: number, bytes = 0): void => opts.onRequest?.({ method, url: req.url ?? '', status, bytes });
   const fail = (status: number, extra: Record<string, string> = {}): void => {
@@ -84,53 +125,68 @@ async function handle(root: string, req: http.IncomingMessage, res: http.ServerR
   if (method !== 'GET' && method !== 'HEAD') return fail(405, { Allow: 'GET, HEAD' });
   const p = resolveRequestPath(root, req.url ?? '/');
   if (!p) return fail(404);
-  let real: string;
-  let st: fs.Stats;
+  const fd = await openInside(root, p, dirs);
+  if (fd === null) return fail(404);
+  let handedOver = false;
   try {
-    // symlinks must not lead out of the repository
-    real = await fs.promises.realpath(p);
-    if (!real.startsWith(root + path.sep)) return fail(404);
-    st = await fs.promises.stat(real);
-  } catch {
-    return fail(404);
-  }
-  if (!st.isFile()) return fail(404);
-  const size = st.size;
-  let start = 0;
-  let end = size - 1;
-  let status = 200;
-  const range = req.headers.range;
-  if (range !== undefined) {
-    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-    if (m && (m[1] !== '' || m[2] !== '')) {
-      if (m[1] === '') {
-        const n = Number(m[2]);
-        start = Math.max(0, size - n);
-      } else {
-        start = Number(m[1]);
-        if (m[2] !== '') end = Math.min(Number(m[2]), size - 1);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return fail(404);
+    const size = st.size;
+    let start = 0;
+    let end = size - 1;
+    let status = 200;
+    const range = req.headers.range;
+    if (range !== undefined) {
+      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+      if (m && (m[1] !== '' || m[2] !== '')) {
+        if (m[1] === '') {
+          const n = Number(m[2]);
+          start = Math.max(0, size - n);
+        } else {
+          start = Number(m[1]);
+          if (m[2] !== '') end = Math.min(Number(m[2]), size - 1);
+        }
+        if (start >= size || start > end) return fail(416, { 'Content-Range': `bytes */${size}` });
+        status = 206;
       }
-      if (start >= size || start > end) return fail(416, { 'Content-Range': `bytes */${size}` });
-      status = 206;
+      // anything else (multiple ranges, other units) is answered with the whole file
     }
-    // anything else (multiple ranges, other units) is answered with the whole file
+    const len = size === 0 ? 0 : end - start + 1;
+    const headers: Record<string, string> = {
+      'Content-Length': String(len),
+      'Content-Type': CONTENT_TYPES[path.extname(p)] ?? 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      'Last-Modified': st.mtime.toUTCString(),
+    };
+    if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+    if (method === 'HEAD' || len === 0) {
+      res.writeHead(status, headers);
+      res.end();
+      done(status);
+      return;
+    }
+    if (len <= SMALL_BODY) {
+      const body = Buffer.allocUnsafe(len);
+      let got = 0;
+      while (got < len) {
+        const n = fs.readSync(fd, body, got, len - got, start + got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (got < len) throw new Error('file shrank while being served');
+      res.writeHead(status, headers);
+      res.end(body);
+      done(status, len);
+      return;
+    }
+    res.writeHead(status, headers);
+    const stream = fs.createReadStream('', { fd, start, end, autoClose: true });
+    handedOver = true;
+    stream.on('error', () => res.destroy());
+    stream.pipe(res);
+    res.on('finish', () => done(status, len));
+    res.on('close', () => stream.destroy());
+  } finally {
+    if (!handedOver) fs.closeSync(fd);
   }
-  const len = size === 0 ? 0 : end - start + 1;
-  const headers: Record<string, string> = {
-    'Content-Length': String(len),
-    'Content-Type': CONTENT_TYPES[path.extname(p)] ?? 'application/octet-stream',
-    'Accept-Ranges': 'bytes',
-    'Last-Modified': st.mtime.toUTCString(),
-  };
-  if (status === 206) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
-  res.writeHead(status, headers);
-  if (method === 'HEAD' || len === 0) {
-    res.end();
-    done(status);
-    return;
-  }
-  const stream = fs.createReadStream(real, { start, end });
-  stream.on('error', () => res.destroy());
-  stream.pipe(res);
-  res.on('finish', () => done(status, len));
 }

@@ -1,0 +1,132 @@
+/**
+ * Writing one object file, synchronously: the work a Transaction does per object, kept free of
+ * Transaction state so that it runs the same in the main thread and in writer-pool workers.
+ */
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import {
+  type Checksum, type FileHeader, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
+  serializeArchiveHeader, serializeBareUserMeta, sha256,
+} from '../format/index.js';
+import { FormatError, ObjectCorruptError } from '../errors.js';
+import { setXattr } from './fsutil.js';
+import type { RepoMode } from './repo.js';
+
+/** The process umask, read once (objects are created with their final mode where possible). */
+const UMASK = process.umask();
+
+/**
+ * Writes a bare / bare-user / bare-user-only content object at `dest` (which must not exist):
+ * the content from `content`, or from the file `fromTmp` that is renamed to `dest` first.
+ */
+export function writeBareObject(dest: string, mode: RepoMode, h: FileHeader, content: Uint8Array | null, fromTmp?: string): void {
+  const isLink = (h.mode & S_IFMT) === S_IFLNK;
+  if (isLink && mode !== 'bare-user') {
+    fs.symlinkSync(h.symlinkTarget, dest);
+    if (mode === 'bare') {
+      fs.lchownSync(dest, h.uid, h.gid);
+      for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+    }
+    return;
+  }
+  // bare-user objects are created with their final mode; chmod only where the umask took bits away
+  const finalMode = mode === 'bare' ? h.mode & 0o7777 : mode === 'bare-user' ? (isLink ? 0o644 : (h.mode & 0o775) | 0o400) : h.mode & 0o775;
+  const createMode = mode === 'bare' ? 0o600 : finalMode;
+  if (fromTmp) fs.renameSync(fromTmp, dest);
+  const fd = fs.openSync(dest, fromTmp ? 'r+' : 'wx', createMode);
+  try {
+    if (isLink) fs.writeSync(fd, Buffer.from(h.symlinkTarget + '\0', 'utf8'));
+    else if (content && content.length > 0) writeAll(fd, content);
+    if (mode === 'bare') {
+      fs.fchownSync(fd, h.uid, h.gid);
+      fs.fchmodSync(fd, finalMode);
+      for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+    } else {
+      if (fromTmp || (createMode & ~UMASK) !== createMode) fs.fchmodSync(fd, finalMode);
+      if (mode === 'bare-user') setXattr(dest, 'user.ostreemeta', serializeBareUserMeta(h));
+    }
+    fs.futimesSync(fd, 0, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
+/** Writes a file that must not exist yet (metadata objects, archive .filez). */
+export function writeNewFile(dest: string, bytes: Uint8Array): void {
+  fs.writeFileSync(dest, bytes, { mode: 0o644, flag: 'wx' });
+}
+
+/**
+ * Checks an archive-mode .filez held in memory against the checksum it is stored under: the
+ * header parses, the raw-deflate stream inflates to exactly the declared size with nothing after
+ * it, and header + content hash to `csum`. Returns the header and the content; throws
+ * ObjectCorruptError saying what is wrong.
+ */
+export function inspectFilez(csum: Checksum, bytes: Uint8Array): { header: FileHeader; content: Buffer } {
+  let parsed: ReturnType<typeof parseArchiveHeader>;
+  try {
+    parsed = parseArchiveHeader(bytes);
+  } catch (e) {
+    if (e instanceof FormatError) throw new ObjectCorruptError(e.message, { object: csum, cause: e });
+    throw e;
+  }
+  const { header, size, headerLength } = parsed;
+  let content: Buffer;
+  if ((header.mode & S_IFMT) === S_IFLNK) {
+    if (bytes.length !== headerLength) throw new ObjectCorruptError('symlink object carries a payload', { object: csum });
+    if (size !== 0) throw new ObjectCorruptError('symlink object declares a size', { object: csum });
+    content = Buffer.alloc(0);
+  } else {
+    // synchronous on purpose: for small objects zlib's stream machinery costs more than the inflate
+    let r: { buffer: Buffer; engine: zlib.InflateRaw };
+    try {
+      r = zlib.inflateRawSync(bytes.subarray(headerLength), { info: true, maxOutputLength: Math.max(size, 1) }) as unknown as typeof r;
+    } catch (e) {
+      throw new ObjectCorruptError(`bad compressed content (${(e as Error).message})`, { object: csum, cause: e });
+    }
+    content = r.buffer;
+    if (content.length !== size) throw new ObjectCorruptError(`content is ${content.length} bytes, header says ${size}`, { object: csum });
+    if (r.engine.bytesWritten !== bytes.length - headerLength) throw new ObjectCorruptError('trailing bytes after the compressed content', { object: csum });
+  }
+  const got = sha256(fileChecksumPrefix(header), content);
+  if (got !== csum) throw new ObjectCorruptError(`its content hashes to ${got}`, { object: csum });
+  return { header, content };
+}
+
+/** One unit of work for writeObjectJob (and so for a writer-pool worker). */
+export type ObjectJob =
+  /** A file with these exact bytes (metadata objects). */
+  | { op: 'raw'; dest: string; bytes: Uint8Array }
+  /** A content object from its header and content, already verified by the caller. */
+  | { op: 'content'; dest: string; mode: RepoMode; header: FileHeader; content: Uint8Array; zlibLevel: number }
+  /** An archive .filez from a remote: verified against `csum`, then stored in the repo's mode. */
+  | { op: 'filez'; dest: string; mode: RepoMode; csum: Checksum; bytes: Uint8Array };
+
+/** Runs one job. Throws ObjectCorruptError for a .filez that fails verification; nothing is written then. */
+export function writeObjectJob(job: ObjectJob): void {
+  switch (job.op) {
+    case 'raw':
+      writeNewFile(job.dest, job.bytes);
+      return;
+    case 'content':
+      if (job.mode === 'archive') writeNewFile(job.dest, archiveObjectBytes(job.header, job.content, job.zlibLevel));
+      else writeBareObject(job.dest, job.mode, job.header, job.content);
+      return;
+    case 'filez': {
+      const { header, content } = inspectFilez(job.csum, job.bytes);
+      if (job.mode === 'archive') writeNewFile(job.dest, job.bytes);
+      else writeBareObject(job.dest, job.mode, header, content);
+    }
+  }
+}
+
+/** An archive-mode .filez: header, then the raw-deflated content (nothing for a symlink). */
+export function archiveObjectBytes(h: FileHeader, content: Uint8Array, zlibLevel: number): Buffer {
+  const isLink = (h.mode & S_IFMT) === S_IFLNK;
+  const z = isLink ? Buffer.alloc(0) : zlib.deflateRawSync(content, { level: zlibLevel });
+  return Buffer.concat([serializeArchiveHeader(h, content.length), z]);
+}

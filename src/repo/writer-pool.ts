@@ -1,0 +1,141 @@
+/**
+ * Object writes on worker threads. A pull receives thousands of small objects; verifying and
+ * writing each one (inflate, SHA-256, open / write / fsetxattr / futimens / close) on the main
+ * thread, or as five round trips through libuv's pool, left the main thread — which also runs
+ * the HTTP client — as the bottleneck. Here each object is one message to a worker that does all
+ * of it with synchronous calls. Without compiled workers (running from TypeScript sources) or
+ * with one core, jobs run in-thread, with the same code.
+ */
+import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { ObjectCorruptError } from '../errors.js';
+import { type ObjectJob, writeObjectJob } from './object-files.js';
+
+/** What a worker sends back per job: null, or the failure. */
+export type JobOutcome = null | { corrupt: string } | { message: string; code?: string };
+
+export function runJobCatching(job: ObjectJob): JobOutcome {
+  try {
+    writeObjectJob(job);
+    return null;
+  } catch (e) {
+    if (e instanceof ObjectCorruptError) return { corrupt: e.message };
+    const err = e as NodeJS.ErrnoException;
+    return { message: err.message, code: err.code };
+  }
+}
+
+function toError(o: Exclude<JobOutcome, null>, job: ObjectJob): Error {
+  const object = job.op === 'filez' ? job.csum : undefined;
+  if ('corrupt' in o) return new ObjectCorruptError(o.corrupt, { object });
+  // the worker's fs error, as the same call in this thread would have thrown it (ENOSPC, EIO...)
+  return Object.assign(new Error(o.message), o.code ? { code: o.code } : {});
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  job: ObjectJob;
+}
+
+interface Lane {
+  worker: Worker;
+  /** Jobs posted and not answered yet, in order. */
+  waiting: Waiter[];
+  /** Jobs not posted yet: they go in one message per event-loop turn. */
+  queued: ObjectJob[];
+  transfer: ArrayBuffer[];
+}
+
+class WriterPool {
+  private readonly lanes: Lane[] = [];
+  private flushScheduled = false;
+
+  constructor(width: number) {
+    for (let i = 0; i < width; i++) {
+      const worker = new Worker(new URL('./writer-pool-worker.js', import.meta.url));
+      const lane: Lane = { worker, waiting: [], queued: [], transfer: [] };
+      worker.on('message', (outcomes: JobOutcome[]) => {
+        for (const o of outcomes) {
+          const w = lane.waiting.shift()!;
+          if (o === null) w.resolve();
+          else w.reject(toError(o, w.job));
+        }
+        if (lane.waiting.length === 0) worker.unref();
+      });
+      worker.on('error', (e) => {
+        for (const w of lane.waiting.splice(0)) w.reject(e);
+      });
+      worker.unref();
+      this.lanes.push(lane);
+    }
+  }
+
+  run(job: ObjectJob, transfer: ArrayBuffer[], laneIndex: number): Promise<void> {
+    const lane = this.lanes[laneIndex % this.lanes.length]!;
+    return new Promise<void>((resolve, reject) => {
+      if (lane.waiting.length === 0) lane.worker.ref();
+      lane.waiting.push({ resolve, reject, job });
+      lane.queued.push(job);
+      lane.transfer.push(...transfer);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // one message per lane per turn: posting costs the main thread ~50 µs a message
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const lane of this.lanes) {
+      if (lane.queued.length === 0) continue;
+      lane.worker.postMessage(lane.queued, lane.transfer);
+      lane.queued = [];
+      lane.transfer = [];
+    }
+  }
+}
+
+let pool: WriterPool | null | undefined;
+
+/** Workers to use: one per core up to 4; none (in-thread) from TypeScript sources or on one core. */
+function poolWidth(): number {
+  const compiled = import.meta.url.endsWith('.js');
+  const width = Math.min(Number(process.env.CAIRN_WORKERS ?? 0) || (os.availableParallelism?.() ?? os.cpus().length), 4);
+  return compiled && width >= 2 ? width : 1;
+}
+
+function thePool(): WriterPool | null {
+  if (pool === undefined) pool = poolWidth() > 1 ? new WriterPool(poolWidth()) : null;
+  return pool;
+}
+
+/** A copy of the bytes in a buffer of their own, so that it can be handed to a worker. */
+function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer ? b : new Uint8Array(b);
+}
+
+/** How many lanes (workers) jobs can be spread over: 1 when jobs run in-thread. */
+export function writerLanes(): number {
+  return poolWidth();
+}
+
+/**
+ * Runs an object write on a worker (or in-thread). Jobs of one lane run in order on the same
+ * worker. With `handOver`, the job's bytes move to the worker without a copy and must not be
+ * used by the caller afterwards.
+ */
+export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Promise<void> {
+  const p = thePool();
+  if (!p) {
+    const o = runJobCatching(job);
+    return o === null ? Promise.resolve() : Promise.reject(toError(o, job));
+  }
+  if (job.op === 'content') {
+    const content = handOver ? own(job.content) : new Uint8Array(job.content);
+    return p.run({ ...job, content }, [content.buffer as ArrayBuffer], lane);
+  }
+  const bytes = handOver ? own(job.bytes) : new Uint8Array(job.bytes);
+  return p.run({ ...job, bytes }, [bytes.buffer as ArrayBuffer], lane);
+}
