@@ -5,10 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import * as zlib from 'node:zlib';
-import { type Checksum, type FileMeta, S_IFLNK, S_IFMT, parseArchiveHeader } from '../format/index.js';
-import { CairnError, CheckoutError, ObjectCorruptError, ObjectNotFoundError } from '../errors.js';
-import { isErrno, setXattr } from './fsutil.js';
+import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
+import { CairnError, CheckoutError, ObjectNotFoundError } from '../errors.js';
+import { isErrno } from './fsutil.js';
+import { applyOwnerAndXattrs } from './object-files.js';
+import { runObjectJob } from './writer-pool.js';
 import { resolveRev } from './refs.js';
 import type { Repo } from './repo.js';
 import { SMALL_FILE } from './staging.js';
@@ -66,7 +67,7 @@ export async function checkout(repo: Repo, rev: string, dest: string, opts: Chec
 class Writer {
   files = 0;
   hardlinked = 0;
-  private inflight: Promise<void>[] = [];
+  private readonly inflight: Promise<void>[] = [];
   private readonly canLink: boolean;
 
   constructor(
@@ -76,12 +77,12 @@ class Writer {
     this.canLink = !opts.noHardlinks && (repo.mode === 'bare' || repo.mode === 'bare-user-only' || (repo.mode === 'bare-user' && !!opts.userMode));
   }
 
+  /** Lane of the directory being written: all its files go to one worker (see staging.ts). */
+  private lane = 0;
+  private dirsSeen = 0;
+
   async drain(): Promise<void> {
-    while (this.inflight.length > 0) {
-      const batch = this.inflight;
-      this.inflight = [];
-      await Promise.all(batch);
-    }
+    while (this.inflight.length > 0) await this.inflight.shift();
   }
 
   /** Directory metadata is applied last, deepest first, once every child exists. */
@@ -95,11 +96,15 @@ class Writer {
     } catch (e) {
       if (!isErrno(e, 'EEXIST')) throw e;
     }
+    this.lane = this.dirsSeen++;
     for (const f of t.files) {
       const target = path.join(dest, f.name);
       if (this.linkBare(f.checksum, target)) continue;
-      this.inflight.push(this.file(f.checksum, target));
-      if (this.inflight.length >= 128) await this.drain();
+      const p = this.file(f.checksum, target);
+      p.catch(() => {}); // surfaced when awaited
+      this.inflight.push(p);
+      // a window, not a barrier: the workers never run dry while this thread walks on
+      if (this.inflight.length >= 512) await this.inflight.shift();
     }
     for (const d of t.dirs) await this.dir(d.tree, d.meta, path.join(dest, d.name));
   }
@@ -110,44 +115,8 @@ class Writer {
     for (let i = this.dirMetas.length - 1; i >= 0; i--) this.applyMeta(this.dirMetas[i]![0], this.dirMetas[i]![1], false);
   }
 
-  /** A small .filez: read once, inflated on the thread pool, written through one fd. */
-  private async archiveFile(csum: Checksum, p: string, dest: string): Promise<void> {
-    const raw = fs.readFileSync(p);
-    let parsed: ReturnType<typeof parseArchiveHeader>;
-    try {
-      parsed = parseArchiveHeader(raw);
-    } catch (e) {
-      throw new ObjectCorruptError(`file object ${csum} is corrupt: ${(e as Error).message}`, { object: csum, path: p, cause: e });
-    }
-    const { header: h, size, headerLength } = parsed;
-    if ((h.mode & S_IFMT) === S_IFLNK) {
-      fs.symlinkSync(h.symlinkTarget, dest);
-      this.applyMeta(dest, h, true);
-      return;
-    }
-    const content = await new Promise<Buffer>((res, rej) =>
-      zlib.inflateRaw(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) }, (e, b) =>
-        e ? rej(new ObjectCorruptError(`file object ${csum} is corrupt: ${e.message}`, { object: csum, path: p, cause: e })) : res(b),
-      ),
-    );
-    const fd = fs.openSync(dest, 'wx', 0o600);
-    try {
-      fs.writeSync(fd, content);
-      if (!this.opts.userMode) {
-        fs.fchownSync(fd, h.uid, h.gid);
-        for (const x of h.xattrs) setXattr(dest, x.name, x.value);
-      }
-      fs.fchmodSync(fd, this.opts.userMode ? h.mode & 0o1777 : h.mode & 0o7777);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-
   private applyMeta(p: string, m: FileMeta, isLink: boolean): void {
-    if (!this.opts.userMode) {
-      fs.lchownSync(p, m.uid, m.gid);
-      for (const x of m.xattrs) setXattr(p, x.name, x.value);
-    }
+    if (!this.opts.userMode) applyOwnerAndXattrs(p, m);
     if (!isLink) fs.chmodSync(p, this.opts.userMode ? m.mode & 0o1777 : m.mode & 0o7777);
   }
 
@@ -178,7 +147,8 @@ class Writer {
       const p = this.repo.objectPath(csum, 'file');
       const st = fs.statSync(p, { throwIfNoEntry: false });
       if (!st) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
-      if (st.size <= SMALL_FILE) return this.archiveFile(csum, p, dest);
+      // small ones are inflated and written on a writer-pool worker, one lane per directory
+      if (st.size <= SMALL_FILE) return runObjectJob({ op: 'checkout-filez', src: p, dest, csum, userMode: !!this.opts.userMode }, this.lane);
     }
     const obj = this.repo.openContent(csum);
     const h = obj.header;

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import {
-  type Checksum, type FileHeader, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
+  type Checksum, type FileHeader, type FileMeta, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
   serializeArchiveHeader, serializeBareUserMeta, sha256,
 } from '../format/index.js';
 import { FormatError, ObjectCorruptError } from '../errors.js';
@@ -104,7 +104,9 @@ export type ObjectJob =
   /** A content object from its header and content, already verified by the caller. */
   | { op: 'content'; dest: string; mode: RepoMode; header: FileHeader; content: Uint8Array; zlibLevel: number }
   /** An archive .filez from a remote: verified against `csum`, then stored in the repo's mode. */
-  | { op: 'filez'; dest: string; mode: RepoMode; csum: Checksum; bytes: Uint8Array };
+  | { op: 'filez'; dest: string; mode: RepoMode; csum: Checksum; bytes: Uint8Array }
+  /** Checkout of a small object of an archive repo: `src` (.filez) inflated to a new file `dest`. */
+  | { op: 'checkout-filez'; src: string; dest: string; csum: Checksum; userMode: boolean };
 
 /** Runs one job. Throws ObjectCorruptError for a .filez that fails verification; nothing is written then. */
 export function writeObjectJob(job: ObjectJob): void {
@@ -120,8 +122,57 @@ export function writeObjectJob(job: ObjectJob): void {
       const { header, content } = inspectFilez(job.csum, job.bytes);
       if (job.mode === 'archive') writeNewFile(job.dest, job.bytes);
       else writeBareObject(job.dest, job.mode, header, content);
+      return;
     }
+    case 'checkout-filez':
+      checkoutFilez(job.src, job.dest, job.csum, job.userMode);
   }
+}
+
+/**
+ * Writes the file (or symlink) an archive-mode .filez holds at `dest`, with its mode and, unless
+ * `userMode` (checkout -U: no owners or xattrs, no setuid/setgid), its owner and xattrs.
+ */
+export function checkoutFilez(src: string, dest: string, csum: Checksum, userMode: boolean): void {
+  const raw = fs.readFileSync(src);
+  const corrupt = (why: string, cause?: unknown): ObjectCorruptError =>
+    new ObjectCorruptError(`file object ${csum} is corrupt: ${why}`, { object: csum, path: src, cause });
+  let parsed: ReturnType<typeof parseArchiveHeader>;
+  try {
+    parsed = parseArchiveHeader(raw);
+  } catch (e) {
+    throw corrupt((e as Error).message, e);
+  }
+  const { header: h, size, headerLength } = parsed;
+  if ((h.mode & S_IFMT) === S_IFLNK) {
+    fs.symlinkSync(h.symlinkTarget, dest);
+    if (!userMode) applyOwnerAndXattrs(dest, h);
+    return;
+  }
+  let content: Buffer;
+  try {
+    content = zlib.inflateRawSync(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) });
+  } catch (e) {
+    throw corrupt((e as Error).message, e);
+  }
+  if (content.length !== size) throw corrupt(`content is ${content.length} bytes, header says ${size}`);
+  const fd = fs.openSync(dest, 'wx', 0o600);
+  try {
+    if (content.length > 0) writeAll(fd, content);
+    if (!userMode) {
+      fs.fchownSync(fd, h.uid, h.gid);
+      for (const x of h.xattrs) setXattr(dest, x.name, x.value);
+    }
+    fs.fchmodSync(fd, userMode ? h.mode & 0o1777 : h.mode & 0o7777);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** lchown + xattrs of a checked-out path (files, symlinks and directories alike). */
+export function applyOwnerAndXattrs(p: string, m: FileMeta): void {
+  fs.lchownSync(p, m.uid, m.gid);
+  for (const x of m.xattrs) setXattr(p, x.name, x.value);
 }
 
 /** An archive-mode .filez: header, then the raw-deflated content (nothing for a symlink). */

@@ -26,7 +26,7 @@ export function runJobCatching(job: ObjectJob): JobOutcome {
 }
 
 function toError(o: Exclude<JobOutcome, null>, job: ObjectJob): Error {
-  const object = job.op === 'filez' ? job.csum : undefined;
+  const object = 'csum' in job ? job.csum : undefined;
   if ('corrupt' in o) return new ObjectCorruptError(o.corrupt, { object });
   // the worker's fs error, as the same call in this thread would have thrown it (ENOSPC, EIO...)
   return Object.assign(new Error(o.message), o.code ? { code: o.code } : {});
@@ -136,6 +136,7 @@ export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Pr
     const content = handOver ? own(job.content) : new Uint8Array(job.content);
     return p.run({ ...job, content }, [content.buffer as ArrayBuffer], lane);
   }
+  if (job.op === 'checkout-filez') return p.run(job, [], lane);
   const bytes = handOver ? own(job.bytes) : new Uint8Array(job.bytes);
   return p.run({ ...job, bytes }, [bytes.buffer as ArrayBuffer], lane);
 }

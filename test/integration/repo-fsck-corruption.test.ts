@@ -78,6 +78,13 @@ for (const mode of ['archive', 'bare', 'bare-user'] as const) {
           const j = JSON.parse(cairn(['fsck', `--repo=${repo}`, '--json']).stdout) as { problems: { object?: string }[] };
           assert.ok(j.problems.some((p) => p.object === checksumOf(victim)), 'the JSON report names the object');
         }
+        if (mode === 'archive' && ext === fileExt && how !== 'corrupt') {
+          // checkout inflates small objects on worker threads: the failure still reaches the user as one line naming the object
+          const co = cairn(['checkout', `--repo=${repo}`, 'main', path.join(dir, `co${n}`)]);
+          assert.notEqual(co.status, 0, 'checkout must fail');
+          assert.ok(co.stderr.includes(checksumOf(victim)), `checkout names ${checksumOf(victim)}:\n${co.stderr}`);
+          assert.equal(co.stderr.trim().split('\n').length, 1, `one line:\n${co.stderr}`);
+        }
         // last: ostree fsck marks commits with missing objects as partial (it writes to the repo)
         assert.notEqual(ostree(['fsck', `--repo=${repo}`]).status, 0, 'ostree agrees the repo is damaged');
       });
