@@ -71,7 +71,7 @@ function compare(name: string, setup: (tool: 'ostree' | 'cairn', run: number) =>
 function main(): void {
   const tar = path.join(DATA, 'v1.tar');
   if (!fs.existsSync(tar)) sh(`bash ${path.join(ROOT, '../shared/bench/make-rootfs.sh')} ${DATA}`);
-  if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) sh(`cd ${ROOT} && npm run build`);
+  if (!fs.existsSync(path.join(ROOT, 'dist/bundle/cairn.js'))) sh(`cd ${ROOT} && npm run build`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-'));
   try {
     const rootfs = path.join(work, 'rootfs');

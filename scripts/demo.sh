@@ -10,7 +10,7 @@ if ! command -v ostree >/dev/null || [ ! -d node_modules ]; then
   command -v ostree >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ostree attr xz-utils e2fsprogs >/dev/null; }
   npm ci --no-audit --no-fund >/dev/null
 fi
-[ -f dist/cli/main.js ] || npm run build >/dev/null
+[ -f dist/bundle/cairn.js ] || npm run build >/dev/null
 CAIRN=$PWD/bin/cairn
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 cairn() { echo "\$ cairn $*" >&2; "$CAIRN" "$@"; }

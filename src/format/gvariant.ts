@@ -303,14 +303,23 @@ function writeTuple(members: readonly GType[], v: GValue): Buffer {
 
 // ------------------------------------------------------------------ reading
 
+const parsedTypes = new Map<string, GType>();
+
 /**
  * Parses `buf` as type `sig` and insists on normal form: the bytes must be exactly what
  * serialize() writes for the parsed value (ostree refuses non-normal metadata, spec §1.7).
+ * `trusted` skips that re-serialisation, for bytes that were checked when they entered the
+ * repository (ostree loads its own objects the same way); framing is still checked.
  */
-export function parse(sig: string | GType, buf: Uint8Array): GValue {
-  const t = typeof sig === 'string' ? parseType(sig) : sig;
+export function parse(sig: string | GType, buf: Uint8Array, trusted = false): GValue {
+  let t: GType;
+  if (typeof sig === 'string') {
+    t = parsedTypes.get(sig) ?? parseType(sig);
+    if (parsedTypes.size < 64) parsedTypes.set(sig, t);
+  } else t = sig;
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const v = read(t, b, 0);
+  if (trusted) return v;
   const again = write(t, v);
   if (!again.equals(b)) throw new FormatError(`GVariant ${typeString(t)} is not in normal form`);
   return v;

@@ -156,8 +156,9 @@ export function serializeDirmeta(m: FileMeta): Buffer {
   return serialize(DIRMETA, [bswap32(m.uid), bswap32(m.gid), bswap32(m.mode), xattrsValue(m.xattrs)]);
 }
 
-export function parseDirmeta(b: Uint8Array): FileMeta {
-  const v = parse(DIRMETA, b) as readonly GValue[];
+/** `trusted`: bytes already checked when they entered the repository (see gvariant parse). */
+export function parseDirmeta(b: Uint8Array, trusted = false): FileMeta {
+  const v = parse(DIRMETA, b, trusted) as readonly GValue[];
   const mode = bswap32(v[2] as number);
   validateDirMode(mode);
   const xattrs = xattrsFrom(v[3] as GValue);
@@ -202,8 +203,8 @@ export function serializeDirtree(t: Dirtree): Buffer {
   ]);
 }
 
-export function parseDirtree(b: Uint8Array): Dirtree {
-  const v = parse(DIRTREE, b) as readonly (readonly (readonly GValue[])[])[];
+export function parseDirtree(b: Uint8Array, trusted = false): Dirtree {
+  const v = parse(DIRTREE, b, trusted) as readonly (readonly (readonly GValue[])[])[];
   const files = v[0]!.map(([name, c]) => ({ name: name as string, checksum: checksumFromBytes(c as Uint8Array) }));
   const dirs = v[1]!.map(([name, t, m]) => ({
     name: name as string,
@@ -253,8 +254,8 @@ export function serializeCommit(c: Commit): Buffer {
   ]);
 }
 
-export function parseCommit(b: Uint8Array): Commit {
-  const v = parse(COMMIT, b) as readonly GValue[];
+export function parseCommit(b: Uint8Array, trusted = false): Commit {
+  const v = parse(COMMIT, b, trusted) as readonly GValue[];
   const metadata = v[0] as Metadata;
   for (const [k] of metadata) if (k === '') throw new FormatError('commit metadata has an empty key');
   const parent = v[1] as Uint8Array;

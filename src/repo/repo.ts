@@ -144,16 +144,17 @@ export class Repo {
     }
   }
 
+  // objects were verified when they entered the repository: parsed without the normal-form pass
   loadCommit(csum: Checksum): Commit {
-    return this.parseMeta(csum, 'commit', parseCommit);
+    return this.parseMeta(csum, 'commit', (b) => parseCommit(b, true));
   }
 
   loadDirtree(csum: Checksum): Dirtree {
-    return this.parseMeta(csum, 'dirtree', parseDirtree);
+    return this.parseMeta(csum, 'dirtree', (b) => parseDirtree(b, true));
   }
 
   loadDirmeta(csum: Checksum): FileMeta {
-    return this.parseMeta(csum, 'dirmeta', parseDirmeta);
+    return this.parseMeta(csum, 'dirmeta', (b) => parseDirmeta(b, true));
   }
 
   /** Detached metadata of a commit, or null when there is none. */
