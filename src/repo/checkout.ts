@@ -3,7 +3,6 @@
  * files are hardlinked to their objects (as ostree does); from archive repos they are inflated.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
 import { CairnError, CheckoutError, ObjectNotFoundError } from '../errors.js';
@@ -85,12 +84,17 @@ class Writer {
     while (this.inflight.length > 0) await this.inflight.shift();
   }
 
+  /** A root filesystem has ~1,000 directories but a few dozen distinct dirmeta objects. */
+  private readonly metaCache = new Map<Checksum, FileMeta>();
+
   /** Directory metadata is applied last, deepest first, once every child exists. */
   private readonly dirMetas: [string, FileMeta][] = [];
 
   async dir(tree: Checksum, metaCsum: Checksum, dest: string): Promise<void> {
     const t = this.repo.loadDirtree(tree);
-    this.dirMetas.push([dest, this.repo.loadDirmeta(metaCsum)]);
+    let meta = this.metaCache.get(metaCsum);
+    if (!meta) this.metaCache.set(metaCsum, (meta = this.repo.loadDirmeta(metaCsum)));
+    this.dirMetas.push([dest, meta]);
     try {
       fs.mkdirSync(dest, { mode: 0o700 });
     } catch (e) {
@@ -98,7 +102,7 @@ class Writer {
     }
     this.lane = this.dirsSeen++;
     for (const f of t.files) {
-      const target = path.join(dest, f.name);
+      const target = `${dest}/${f.name}`; // names are validated single components
       if (this.linkBare(f.checksum, target)) continue;
       const p = this.file(f.checksum, target);
       p.catch(() => {}); // surfaced when awaited
@@ -106,7 +110,7 @@ class Writer {
       // a window, not a barrier: the workers never run dry while this thread walks on
       if (this.inflight.length >= 512) await this.inflight.shift();
     }
-    for (const d of t.dirs) await this.dir(d.tree, d.meta, path.join(dest, d.name));
+    for (const d of t.dirs) await this.dir(d.tree, d.meta, `${dest}/${d.name}`);
   }
 
   /** Waits for every file, then gives directories their mode, owner and xattrs. */

@@ -122,13 +122,26 @@ export class Repo {
   /** Raw bytes of a metadata object; not verified (fsck and pull verify). */
   readMetadataBytes(csum: Checksum, type: ObjectType): Buffer {
     const p = this.objectPath(csum, type);
+    let fd: number;
     try {
-      const st = fs.statSync(p);
-      if (st.size > MAX_METADATA_SIZE) throw new ObjectCorruptError(`${type} object ${csum} is too large (${st.size} bytes)`, { object: csum, path: p });
-      return fs.readFileSync(p);
+      fd = fs.openSync(p, 'r');
     } catch (e) {
       if (isErrno(e, 'ENOENT')) throw new ObjectNotFoundError(`${type} object ${csum} is missing`, { object: csum, path: p });
       throw e;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size > MAX_METADATA_SIZE) throw new ObjectCorruptError(`${type} object ${csum} is too large (${size} bytes)`, { object: csum, path: p });
+      const b = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const n = fs.readSync(fd, b, got, size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return got === size ? b : b.subarray(0, got);
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
