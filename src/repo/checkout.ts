@@ -152,7 +152,10 @@ class Writer {
       const st = fs.statSync(p, { throwIfNoEntry: false });
       if (!st) throw new ObjectNotFoundError(`file object ${csum} is missing`, { object: csum, path: p });
       // small ones are inflated and written on a writer-pool worker, one lane per directory
-      if (st.size <= SMALL_FILE) return runObjectJob({ op: 'checkout-filez', src: p, dest, csum, userMode: !!this.opts.userMode }, this.lane);
+      if (st.size <= SMALL_FILE) {
+        await runObjectJob({ op: 'checkout-filez', src: p, dest, csum, userMode: !!this.opts.userMode }, this.lane);
+        return;
+      }
     }
     const obj = this.repo.openContent(csum);
     const h = obj.header;

@@ -167,6 +167,8 @@ async function writeFileFrom(txn: Transaction, p: string, st: fs.Stats, m: FileM
     stats.bytes += st.size;
     opts.onProgress?.(stats);
     if (st.size <= SMALL_FILE) {
+      const done = await txn.writeFileFromPath(h, p, st.size);
+      if (done) return done;
       const content = fs.readFileSync(p);
       if (content.length !== st.size) throw new IoError(`${p}: file changed while being read`, { path: p });
       return await txn.writeContentBuffer(h, content);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import {
   type Checksum, type FileHeader, type FileMeta, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
-  serializeArchiveHeader, serializeBareUserMeta, sha256,
+  objectRelPath, serializeArchiveHeader, serializeBareUserMeta, sha256,
 } from '../format/index.js';
 import { FormatError, ObjectCorruptError } from '../errors.js';
 import { setXattr } from './fsutil.js';
@@ -106,10 +106,19 @@ export type ObjectJob =
   /** An archive .filez from a remote: verified against `csum`, then stored in the repo's mode. */
   | { op: 'filez'; dest: string; mode: RepoMode; csum: Checksum; bytes: Uint8Array }
   /** Checkout of a small object of an archive repo: `src` (.filez) inflated to a new file `dest`. */
-  | { op: 'checkout-filez'; src: string; dest: string; csum: Checksum; userMode: boolean };
+  | { op: 'checkout-filez'; src: string; dest: string; csum: Checksum; userMode: boolean }
+  /**
+   * Commit of a regular file into a bare-family repository: `src` read whole (it must still be
+   * `size` bytes), hashed with `header`; unless objects/ already has it, written as a bare object
+   * into `stageDir` under its staging name. Result: the checksum, or null if the size changed.
+   */
+  | { op: 'commit-file'; src: string; size: number; header: FileHeader; mode: RepoMode; repoPath: string; stageDir: string };
 
-/** Runs one job. Throws ObjectCorruptError for a .filez that fails verification; nothing is written then. */
-export function writeObjectJob(job: ObjectJob): void {
+/**
+ * Runs one job. Throws ObjectCorruptError for a .filez that fails verification (nothing is
+ * written then). commit-file returns what it found (see ObjectJob).
+ */
+export function writeObjectJob(job: ObjectJob): CommitFileResult | void {
   switch (job.op) {
     case 'raw':
       writeNewFile(job.dest, job.bytes);
@@ -126,7 +135,33 @@ export function writeObjectJob(job: ObjectJob): void {
     }
     case 'checkout-filez':
       checkoutFilez(job.src, job.dest, job.csum, job.userMode);
+      return;
+    case 'commit-file':
+      return commitFile(job);
   }
+}
+
+export type CommitFileResult = { checksum: Checksum; staged: string | null } | { changed: true };
+
+/** Staging name of an object: objects/ab/cdef.file -> ab_cdef.file (flat, per lane). */
+export function stagingName(rel: string): string {
+  return rel.slice('objects/'.length).replace('/', '_');
+}
+
+function commitFile(job: Extract<ObjectJob, { op: 'commit-file' }>): CommitFileResult {
+  const content = fs.readFileSync(job.src);
+  if (content.length !== job.size) return { changed: true };
+  const checksum = sha256(fileChecksumPrefix(job.header), content);
+  const rel = objectRelPath(checksum, 'file', false);
+  if (fs.lstatSync(`${job.repoPath}/${rel}`, { throwIfNoEntry: false })) return { checksum, staged: null };
+  const staged = `${job.stageDir}/${stagingName(rel)}`;
+  try {
+    writeBareObject(staged, job.mode, job.header, content);
+  } catch (e) {
+    // the same content, staged by an earlier file of this lane
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  return { checksum, staged };
 }
 
 /**

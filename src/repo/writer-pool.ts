@@ -1,23 +1,25 @@
 /**
- * Object writes on worker threads. A pull receives thousands of small objects; verifying and
- * writing each one (inflate, SHA-256, open / write / fsetxattr / futimens / close) on the main
- * thread, or as five round trips through libuv's pool, left the main thread — which also runs
- * the HTTP client — as the bottleneck. Here each object is one message to a worker that does all
- * of it with synchronous calls. Without compiled workers (running from TypeScript sources) or
- * with one core, jobs run in-thread, with the same code.
+ * Object file work on worker threads: pull (verify + write each received object), commit into
+ * bare-family repos (read + hash + write each small file) and archive checkout (inflate + write).
+ * Done on the main thread, or as five round trips each through libuv's pool, this work left the
+ * main thread — which also runs the HTTP client or walks the tree — as the bottleneck. Here each
+ * object is one job for a worker that does all of it with synchronous calls; jobs are posted in
+ * one message per lane per event-loop turn. Every lane writes into its own directory (see
+ * staging.ts). Without compiled workers (running from TypeScript sources) or with one core,
+ * jobs run in-thread, with the same code.
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ObjectCorruptError } from '../errors.js';
-import { type ObjectJob, writeObjectJob } from './object-files.js';
+import { type CommitFileResult, type ObjectJob, writeObjectJob } from './object-files.js';
 
-/** What a worker sends back per job: null, or the failure. */
-export type JobOutcome = null | { corrupt: string } | { message: string; code?: string };
+/** What a worker sends back per job: null (done), the job's result, or the failure. */
+export type JobOutcome = null | { result: CommitFileResult } | { corrupt: string } | { message: string; code?: string };
 
 export function runJobCatching(job: ObjectJob): JobOutcome {
   try {
-    writeObjectJob(job);
-    return null;
+    const result = writeObjectJob(job);
+    return result ? { result } : null;
   } catch (e) {
     if (e instanceof ObjectCorruptError) return { corrupt: e.message };
     const err = e as NodeJS.ErrnoException;
@@ -25,7 +27,7 @@ export function runJobCatching(job: ObjectJob): JobOutcome {
   }
 }
 
-function toError(o: Exclude<JobOutcome, null>, job: ObjectJob): Error {
+function toError(o: Exclude<JobOutcome, null | { result: CommitFileResult }>, job: ObjectJob): Error {
   const object = 'csum' in job ? job.csum : undefined;
   if ('corrupt' in o) return new ObjectCorruptError(o.corrupt, { object });
   // the worker's fs error, as the same call in this thread would have thrown it (ENOSPC, EIO...)
@@ -33,7 +35,7 @@ function toError(o: Exclude<JobOutcome, null>, job: ObjectJob): Error {
 }
 
 interface Waiter {
-  resolve: () => void;
+  resolve: (r: CommitFileResult | undefined) => void;
   reject: (e: Error) => void;
   job: ObjectJob;
 }
@@ -58,7 +60,8 @@ class WriterPool {
       worker.on('message', (outcomes: JobOutcome[]) => {
         for (const o of outcomes) {
           const w = lane.waiting.shift()!;
-          if (o === null) w.resolve();
+          if (o === null) w.resolve(undefined);
+          else if ('result' in o) w.resolve(o.result);
           else w.reject(toError(o, w.job));
         }
         if (lane.waiting.length === 0) worker.unref();
@@ -71,9 +74,9 @@ class WriterPool {
     }
   }
 
-  run(job: ObjectJob, transfer: ArrayBuffer[], laneIndex: number): Promise<void> {
+  run(job: ObjectJob, transfer: ArrayBuffer[], laneIndex: number): Promise<CommitFileResult | undefined> {
     const lane = this.lanes[laneIndex % this.lanes.length]!;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<CommitFileResult | undefined>((resolve, reject) => {
       if (lane.waiting.length === 0) lane.worker.ref();
       lane.waiting.push({ resolve, reject, job });
       lane.queued.push(job);
@@ -126,17 +129,18 @@ export function writerLanes(): number {
  * worker. With `handOver`, the job's bytes move to the worker without a copy and must not be
  * used by the caller afterwards.
  */
-export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Promise<void> {
+export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Promise<CommitFileResult | undefined> {
   const p = thePool();
   if (!p) {
     const o = runJobCatching(job);
-    return o === null ? Promise.resolve() : Promise.reject(toError(o, job));
+    if (o === null) return Promise.resolve(undefined);
+    return 'result' in o ? Promise.resolve(o.result) : Promise.reject(toError(o, job));
   }
   if (job.op === 'content') {
     const content = handOver ? own(job.content) : new Uint8Array(job.content);
     return p.run({ ...job, content }, [content.buffer as ArrayBuffer], lane);
   }
-  if (job.op === 'checkout-filez') return p.run(job, [], lane);
+  if (job.op === 'checkout-filez' || job.op === 'commit-file') return p.run(job, [], lane);
   const bytes = handOver ? own(job.bytes) : new Uint8Array(job.bytes);
   return p.run({ ...job, bytes }, [bytes.buffer as ArrayBuffer], lane);
 }
