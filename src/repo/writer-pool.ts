@@ -44,9 +44,11 @@ interface Lane {
   worker: Worker;
   /** Jobs posted and not answered yet, in order. */
   waiting: Waiter[];
-  /** Jobs not posted yet: they go in one message per event-loop turn. */
+  /** Jobs not posted yet (see flush). */
   queued: ObjectJob[];
   transfer: ArrayBuffer[];
+  /** Messages posted and not answered yet. */
+  posted: number;
 }
 
 class WriterPool {
@@ -56,14 +58,16 @@ class WriterPool {
   constructor(width: number) {
     for (let i = 0; i < width; i++) {
       const worker = new Worker(new URL('./writer-pool-worker.js', import.meta.url));
-      const lane: Lane = { worker, waiting: [], queued: [], transfer: [] };
+      const lane: Lane = { worker, waiting: [], queued: [], transfer: [], posted: 0 };
       worker.on('message', (outcomes: JobOutcome[]) => {
+        lane.posted--;
         for (const o of outcomes) {
           const w = lane.waiting.shift()!;
           if (o === null) w.resolve(undefined);
           else if ('result' in o) w.resolve(o.result);
           else w.reject(toError(o, w.job));
         }
+        if (lane.posted === 0) this.post(lane);
         if (lane.waiting.length === 0) worker.unref();
       });
       worker.on('error', (e) => {
@@ -83,20 +87,27 @@ class WriterPool {
       lane.transfer.push(...transfer);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        // one message per lane per turn: posting costs the main thread ~50 µs a message
         setImmediate(() => this.flush());
       }
     });
   }
 
+  /**
+   * Jobs go out at the end of an event-loop turn, and only to a worker with nothing to do: while
+   * it is busy they gather into its next message. A message costs the main thread ~50 µs (and
+   * wakes the worker), so batching matters; an idle worker is never kept waiting.
+   */
   private flush(): void {
     this.flushScheduled = false;
-    for (const lane of this.lanes) {
-      if (lane.queued.length === 0) continue;
-      lane.worker.postMessage(lane.queued, lane.transfer);
-      lane.queued = [];
-      lane.transfer = [];
-    }
+    for (const lane of this.lanes) if (lane.posted === 0) this.post(lane);
+  }
+
+  private post(lane: Lane): void {
+    if (lane.queued.length === 0) return;
+    lane.worker.postMessage(lane.queued, lane.transfer);
+    lane.posted++;
+    lane.queued = [];
+    lane.transfer = [];
   }
 }
 
