@@ -44,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode;
     }
     const code = (e as NodeJS.ErrnoException | undefined)?.code;
-    err(`error: ${describeError(e)}${code === 'ENOSPC' ? ' (no space left on device)' : ''}`);
+    const msg = describeError(e);
+    err(`error: ${msg}${code === 'ENOSPC' && !msg.includes('no space left') ? ' (no space left on device)' : ''}`);
     if (process.env.DEBUG) err((e as Error).stack ?? '');
     return 1;
   }

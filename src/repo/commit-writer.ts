@@ -176,6 +176,9 @@ async function writeFileFrom(txn: Transaction, p: string, st: fs.Stats, m: FileM
     return await txn.writeContentStream(h, fs.createReadStream(p), st.size);
   } catch (e) {
     if (e instanceof CairnError) throw e;
+    // a failed write into the repository (a full disk, an error on a staged file) is not a source problem
+    const { code, path: at } = e as NodeJS.ErrnoException;
+    if ((at !== undefined && at !== p) || code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') throw e;
     throw new SourceReadError(`${p}: cannot read: ${(e as Error).message}`, { path: p, cause: e });
   }
 }

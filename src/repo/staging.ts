@@ -31,6 +31,8 @@ export class Transaction {
   /** Objects staged by a worker that chose the place itself (commitFile); others are at stagePath. */
   private readonly stagedAt = new Map<string, string>();
   private nextLane = 0;
+  /** commit-file jobs still on a worker (their objects join `pending` when they finish). */
+  private readonly workerJobs = new Set<Promise<unknown>>();
   private closed = false;
 
   constructor(readonly repo: Repo) {
@@ -112,11 +114,14 @@ export class Transaction {
    */
   async writeFileFromPath(header: FileHeader, src: string, size: number): Promise<Checksum | null> {
     if (this.repo.archive || this.lanes < 2) return null;
+    if (this.closed) throw new IoError(`${src}: the transaction is closed`, { path: src });
     const lane = this.nextLane++ % this.lanes;
-    const r = await runObjectJob(
+    const job = runObjectJob(
       { op: 'commit-file', src, size, header, mode: this.repo.mode, repoPath: this.repo.path, stageDir: path.join(this.dir, String(lane)) },
       lane,
     );
+    this.workerJobs.add(job);
+    const r = await job.finally(() => this.workerJobs.delete(job));
     if (!r || 'changed' in r) throw new IoError(`${src}: file changed while being read`, { path: src });
     const rel = objectRelPath(r.checksum, 'file', false);
     if (r.staged && !this.pending.has(rel)) {
@@ -231,8 +236,13 @@ export class Transaction {
   /** Drops everything staged (best effort: a stale dir is also swept by the next transaction). */
   async abort(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled(this.pending.values());
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    // workers may still be writing into the staging directory: let them finish first
+    await Promise.allSettled([...this.pending.values(), ...this.workerJobs]);
+    try {
+      fs.rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // never mask the error that made the caller abort; the next transaction sweeps the directory
+    }
   }
 
   get isClosed(): boolean {

@@ -14,7 +14,7 @@ import { ObjectCorruptError } from '../errors.js';
 import { type CommitFileResult, type ObjectJob, writeObjectJob } from './object-files.js';
 
 /** What a worker sends back per job: null (done), the job's result, or the failure. */
-export type JobOutcome = null | { result: CommitFileResult } | { corrupt: string } | { message: string; code?: string };
+export type JobOutcome = null | { result: CommitFileResult } | { corrupt: string } | { message: string; code?: string; path?: string };
 
 export function runJobCatching(job: ObjectJob): JobOutcome {
   try {
@@ -23,7 +23,7 @@ export function runJobCatching(job: ObjectJob): JobOutcome {
   } catch (e) {
     if (e instanceof ObjectCorruptError) return { corrupt: e.message };
     const err = e as NodeJS.ErrnoException;
-    return { message: err.message, code: err.code };
+    return { message: err.message, code: err.code, path: err.path };
   }
 }
 
@@ -31,7 +31,7 @@ function toError(o: Exclude<JobOutcome, null | { result: CommitFileResult }>, jo
   const object = 'csum' in job ? job.csum : undefined;
   if ('corrupt' in o) return new ObjectCorruptError(o.corrupt, { object });
   // the worker's fs error, as the same call in this thread would have thrown it (ENOSPC, EIO...)
-  return Object.assign(new Error(o.message), o.code ? { code: o.code } : {});
+  return Object.assign(new Error(o.message), o.code ? { code: o.code } : {}, o.path ? { path: o.path } : {});
 }
 
 interface Waiter {
