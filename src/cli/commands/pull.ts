@@ -88,14 +88,6 @@ function report(r: PullResult, prefix: string, asJson: boolean): void {
   else for (const x of r.refs) out(`${prefix}${x.ref} ${x.commit}`);
 }
 
-/**
- * A pull creates thousands of files through libuv's thread pool; 4 threads (the default) leave
- * the disk idle while the network waits. Must be set before the pool's first use.
- */
-function widenThreadPool(): void {
-  if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';
-}
-
 export function registerPullCommands(program: Command): void {
   program
     .command('pull')
@@ -121,7 +113,6 @@ export function registerPullCommands(program: Command): void {
       idleTimeout: number; lowSpeedLimit: number; lowSpeedTime: number; networkRetries: number; maxRedirects: number;
       disableStaticDeltas?: boolean; requireStaticDeltas?: boolean; json?: boolean; quiet?: boolean;
     }) => {
-      widenThreadPool();
       const repo = openRepo(o);
       if (o.disableStaticDeltas && o.requireStaticDeltas) throw new UsageError('--disable-static-deltas and --require-static-deltas conflict');
       const r = await withProgress(o, (stats) =>
@@ -150,7 +141,6 @@ export function registerPullCommands(program: Command): void {
     .action(async (src: string, refs: string[], o: {
       repo?: string; remote?: string; depth: number; commitMetadataOnly?: boolean; json?: boolean; quiet?: boolean;
     }) => {
-      widenThreadPool();
       const repo = openRepo(o);
       const r = await withProgress(o, (stats) =>
         pullLocal(repo, src, { refs, remote: o.remote ?? null, depth: o.depth, commitMetadataOnly: o.commitMetadataOnly ?? false, stats }),
