@@ -3,8 +3,8 @@
  * bare-family repos (read + hash + write each small file) and archive checkout (inflate + write).
  * Done on the main thread, or as five round trips each through libuv's pool, this work left the
  * main thread — which also runs the HTTP client or walks the tree — as the bottleneck. Here each
- * object is one job for a worker that does all of it with synchronous calls; jobs are posted in
- * one message per lane per event-loop turn. Every lane writes into its own directory (see
+ * object is one job for a worker that does all of it with synchronous calls; jobs gather into
+ * one message while a worker is busy (see flush). Every lane writes into its own directory (see
  * staging.ts). Without compiled workers (running from TypeScript sources) or with one core,
  * jobs run in-thread, with the same code.
  */
@@ -49,6 +49,8 @@ interface Lane {
   transfer: ArrayBuffer[];
   /** Messages posted and not answered yet. */
   posted: number;
+  /** Set when the worker died: its jobs, and any later ones, fail with this. */
+  dead: Error | null;
 }
 
 class WriterPool {
@@ -58,7 +60,7 @@ class WriterPool {
   constructor(width: number) {
     for (let i = 0; i < width; i++) {
       const worker = new Worker(new URL('./writer-pool-worker.js', import.meta.url));
-      const lane: Lane = { worker, waiting: [], queued: [], transfer: [], posted: 0 };
+      const lane: Lane = { worker, waiting: [], queued: [], transfer: [], posted: 0, dead: null };
       worker.on('message', (outcomes: JobOutcome[]) => {
         lane.posted--;
         for (const o of outcomes) {
@@ -70,9 +72,14 @@ class WriterPool {
         if (lane.posted === 0) this.post(lane);
         if (lane.waiting.length === 0) worker.unref();
       });
-      worker.on('error', (e) => {
-        for (const w of lane.waiting.splice(0)) w.reject(e);
-      });
+      const die = (e: Error): void => {
+        lane.dead ??= e;
+        lane.queued = [];
+        lane.transfer = [];
+        for (const w of lane.waiting.splice(0)) w.reject(lane.dead);
+      };
+      worker.on('error', die);
+      worker.on('exit', (code) => die(new Error(`object writer thread exited (code ${code})`)));
       worker.unref();
       this.lanes.push(lane);
     }
@@ -80,6 +87,7 @@ class WriterPool {
 
   run(job: ObjectJob, transfer: ArrayBuffer[], laneIndex: number): Promise<CommitFileResult | undefined> {
     const lane = this.lanes[laneIndex % this.lanes.length]!;
+    if (lane.dead) return Promise.reject(lane.dead);
     return new Promise<CommitFileResult | undefined>((resolve, reject) => {
       if (lane.waiting.length === 0) lane.worker.ref();
       lane.waiting.push({ resolve, reject, job });
