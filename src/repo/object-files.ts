@@ -110,7 +110,8 @@ export type ObjectJob =
   /**
    * Commit of a regular file into a bare-family repository: `src` read whole (it must still be
    * `size` bytes), hashed with `header`; unless objects/ already has it, written as a bare object
-   * into `stageDir` under its staging name. Result: the checksum, or null if the size changed.
+   * into `stageDir` under its staging name. Result: the checksum and where it was staged (null
+   * when objects/ has it), or `changed` when the file no longer has `size` bytes.
    */
   | { op: 'commit-file'; src: string; size: number; header: FileHeader; mode: RepoMode; repoPath: string; stageDir: string };
 
