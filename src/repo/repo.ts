@@ -47,12 +47,23 @@ export interface InitOptions {
   config?: Record<string, string>;
 }
 
+/** `p` normalised for `${base}/objects/...`: no trailing slash, and "" for the root. */
+function joinBase(p: string): string {
+  const b = path.normalize(p === '' ? '.' : p);
+  return b === '/' ? '' : b.endsWith('/') ? b.slice(0, -1) : b;
+}
+
 export class Repo {
+  /** `path` normalised, without a trailing slash: object paths are built by concatenation (hot in pull and checkout). */
+  private readonly base: string;
+
   private constructor(
     readonly path: string,
     readonly mode: RepoMode,
     readonly config: KeyFile,
-  ) {}
+  ) {
+    this.base = joinBase(path);
+  }
 
   get archive(): boolean {
     return this.mode === 'archive';
@@ -111,7 +122,7 @@ export class Repo {
   }
 
   objectPath(csum: Checksum, type: ObjectType): string {
-    return path.join(this.path, objectRelPath(csum, type, this.archive));
+    return `${this.base}/${objectRelPath(csum, type, this.archive)}`;
   }
 
   hasObject(csum: Checksum, type: ObjectType): boolean {
