@@ -2,10 +2,13 @@
  * Writing one object file, synchronously: the work a Transaction does per object, kept free of
  * Transaction state so that it runs the same in the main thread and in writer-pool workers.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import {
-  type Checksum, type FileHeader, type FileMeta, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
+  type Checksum, type FileHeader, type FileMeta, MAX_FILE_HEADER, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
   objectRelPath, serializeArchiveHeader, serializeBareUserMeta, sha256,
 } from '../format/index.js';
 import { FormatError, ObjectCorruptError } from '../errors.js';
@@ -67,14 +70,7 @@ export function writeNewFile(dest: string, bytes: Uint8Array): void {
  * ObjectCorruptError saying what is wrong.
  */
 export function inspectFilez(csum: Checksum, bytes: Uint8Array): { header: FileHeader; content: Buffer } {
-  let parsed: ReturnType<typeof parseArchiveHeader>;
-  try {
-    parsed = parseArchiveHeader(bytes);
-  } catch (e) {
-    if (e instanceof FormatError) throw new ObjectCorruptError(e.message, { object: csum, cause: e });
-    throw e;
-  }
-  const { header, size, headerLength } = parsed;
+  const { header, size, headerLength } = filezHeader(csum, bytes);
   let content: Buffer;
   if ((header.mode & S_IFMT) === S_IFLNK) {
     if (bytes.length !== headerLength) throw new ObjectCorruptError('symlink object carries a payload', { object: csum });
@@ -95,6 +91,64 @@ export function inspectFilez(csum: Checksum, bytes: Uint8Array): { header: FileH
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== csum) throw new ObjectCorruptError(`its content hashes to ${got}`, { object: csum });
   return { header, content };
+}
+
+/**
+ * inspectFilez for a .filez on disk (a large download), streamed: the same checks, with the
+ * content hashed as it inflates and never held whole. Returns the header and where the
+ * compressed content starts.
+ */
+export async function inspectFilezFile(csum: Checksum, file: string): Promise<{ header: FileHeader; headerLength: number; size: number }> {
+  const fd = fs.openSync(file, 'r');
+  let head: Buffer;
+  let total: number;
+  try {
+    total = fs.fstatSync(fd).size;
+    head = Buffer.alloc(Math.min(total, 8 + MAX_FILE_HEADER));
+    fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const { header, size, headerLength } = filezHeader(csum, head);
+  const hash = createHash('sha256').update(fileChecksumPrefix(header));
+  if ((header.mode & S_IFMT) === S_IFLNK) {
+    if (total !== headerLength || size !== 0) throw new ObjectCorruptError('symlink object carries a payload', { object: csum });
+  } else {
+    let n = 0;
+    const inflate = zlib.createInflateRaw();
+    try {
+      await pipeline(
+        fs.createReadStream(file, { start: headerLength }),
+        inflate,
+        new Writable({
+          write(chunk: Buffer, _e, cb) {
+            n += chunk.length;
+            if (n > size) cb(new Error(`content is longer than the ${size} bytes its header says`));
+            else {
+              hash.update(chunk);
+              cb();
+            }
+          },
+        }),
+      );
+    } catch (e) {
+      throw new ObjectCorruptError(`bad compressed content (${(e as Error).message})`, { object: csum, cause: e });
+    }
+    if (n !== size) throw new ObjectCorruptError(`content is ${n} bytes, header says ${size}`, { object: csum });
+    if (inflate.bytesWritten !== total - headerLength) throw new ObjectCorruptError('trailing bytes after the compressed content', { object: csum });
+  }
+  const got = hash.digest('hex');
+  if (got !== csum) throw new ObjectCorruptError(`its content hashes to ${got}`, { object: csum });
+  return { header, headerLength, size };
+}
+
+function filezHeader(csum: Checksum, bytes: Uint8Array): ReturnType<typeof parseArchiveHeader> {
+  try {
+    return parseArchiveHeader(bytes);
+  } catch (e) {
+    if (e instanceof FormatError) throw new ObjectCorruptError(e.message, { object: csum, cause: e });
+    throw e;
+  }
 }
 
 /** One unit of work for writeObjectJob (and so for a writer-pool worker). */

@@ -6,15 +6,12 @@
  * interrupted pull keeps what it verified. state/<commit>.commitpartial marks a commit whose
  * tree is incomplete; the ref is written last.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import {
-  type Checksum, type FileHeader, type ObjectType, MAX_FILE_HEADER, S_IFLNK, S_IFMT, fileChecksumPrefix,
-  isChecksum, parseArchiveHeader, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
+  type Checksum, type FileHeader, type ObjectType, fileChecksumPrefix,
+  isChecksum, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
 import { type Summary, parseSummary } from '../format/index.js';
 import {
@@ -23,7 +20,7 @@ import {
 import { type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
 import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/index.js';
 import type { RemoteSignPolicy } from '../repo/index.js';
-import { SMALL_FILE } from '../repo/index.js';
+import { SMALL_FILE, inspectFilezFile } from '../repo/index.js';
 import { type Superblock, applyDeltaPart, deltaIndexRelPath, deltaRelDir, parseSuperblock, partSatisfied, superblockCommitmeta, superblockInlinePart } from '../delta/index.js';
 import { type SummaryDelta, parseDeltaIndex, parseDeltaName } from '../format/index.js';
 import { serializeMetadata } from '../format/index.js';
@@ -514,9 +511,10 @@ export class Puller {
     let headerLength: number;
     let size: number;
     try {
-      ({ header, headerLength, size } = await verifyFilezFile(c, r.file));
+      ({ header, headerLength, size } = await inspectFilezFile(c, r.file));
     } catch (e) {
       dropPartialDownload(r.file);
+      if (e instanceof ObjectCorruptError) throw corrupt('file object', c, e.message, e);
       throw e;
     }
     if (this.repo.archive) {
@@ -530,60 +528,6 @@ export class Puller {
       dropPartialDownload(part);
     }
   }
-}
-
-function readFilezHeader(c: Checksum, head: Buffer): { header: FileHeader; size: number; headerLength: number } {
-  try {
-    return parseArchiveHeader(head);
-  } catch (e) {
-    if (e instanceof FormatError) throw corrupt('file object', c, e.message, e);
-    throw e;
-  }
-}
-
-/** Verifies a .filez on disk by streaming it. */
-export async function verifyFilezFile(c: Checksum, file: string): Promise<{ header: FileHeader; headerLength: number; size: number }> {
-  const fd = fs.openSync(file, 'r');
-  let head: Buffer;
-  let total: number;
-  try {
-    total = fs.fstatSync(fd).size;
-    head = Buffer.alloc(Math.min(total, 8 + MAX_FILE_HEADER));
-    fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const { header, size, headerLength } = readFilezHeader(c, head);
-  const hash = createHash('sha256').update(fileChecksumPrefix(header));
-  if ((header.mode & S_IFMT) === S_IFLNK) {
-    if (total !== headerLength || size !== 0) throw corrupt('file object', c, 'symlink object carries a payload');
-  } else {
-    let n = 0;
-    const inflate = zlib.createInflateRaw();
-    try {
-      await pipeline(
-        fs.createReadStream(file, { start: headerLength }),
-        inflate,
-        new Writable({
-          write(chunk: Buffer, _e, cb) {
-            n += chunk.length;
-            if (n > size) cb(new Error(`content is longer than the ${size} bytes its header says`));
-            else {
-              hash.update(chunk);
-              cb();
-            }
-          },
-        }),
-      );
-    } catch (e) {
-      throw corrupt('file object', c, `bad compressed content (${(e as Error).message})`, e);
-    }
-    if (n !== size) throw corrupt('file object', c, `content is ${n} bytes, header says ${size}`);
-    if (inflate.bytesWritten !== total - headerLength) throw corrupt('file object', c, 'trailing bytes after the compressed content');
-  }
-  const got = hash.digest('hex');
-  if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
-  return { header, headerLength, size };
 }
 
 /** Splits REF[@COMMIT] arguments. */
