@@ -21,7 +21,7 @@ import {
   ObjectNotFoundError, SignMissingError, SignVerifyError,
 } from '../errors.js';
 import { type Repo, Transaction, setRef, parseRefspec } from '../repo/index.js';
-import { verifyCommitSignature, verifySuperblockSignature } from '../repo/index.js';
+import { readAt, verifyCommitSignature, verifySuperblockSignature } from '../repo/index.js';
 import { bspatch } from './bsdiff.js';
 import { xzDecompress } from './xz.js';
 
@@ -363,13 +363,8 @@ function dirSource(dir: string, sbPath = path.join(dir, 'superblock')): DeltaSou
 }
 
 function readExact(fd: number, pos: number, len: number, file: string): Buffer {
-  const b = Buffer.alloc(len);
-  let got = 0;
-  while (got < len) {
-    const n = fs.readSync(fd, b, got, len - got, pos + got);
-    if (n === 0) throw new DeltaCorruptError(`${file}: update bundle is truncated`, { path: file });
-    got += n;
-  }
+  const b = readAt(fd, pos, len);
+  if (b.length < len) throw new DeltaCorruptError(`${file}: update bundle is truncated`, { path: file });
   return b;
 }
 

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
 import { CairnError, CheckoutError, ObjectNotFoundError } from '../errors.js';
 import { isErrno } from './fsutil.js';
-import { applyOwnerAndXattrs } from './object-files.js';
+import { UMASK, applyOwnerAndXattrs } from './object-files.js';
 import { runObjectJob } from './writer-pool.js';
 import { resolveRev } from './refs.js';
 import type { Repo } from './repo.js';
@@ -28,7 +28,6 @@ export interface CheckoutResult {
   hardlinked: number;
 }
 
-const UMASK = process.umask();
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
 

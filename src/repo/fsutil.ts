@@ -75,6 +75,18 @@ export function getXattr(p: string, name: string): Buffer | null {
   return xattr.getAttributeSync(p, name);
 }
 
+/** Up to `len` bytes of the open file `fd` from `pos`: fewer only where the file ends first. */
+export function readAt(fd: number, pos: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const n = fs.readSync(fd, b, got, len - got, pos + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === len ? b : b.subarray(0, got);
+}
+
 /** A file's bytes, or null when it does not exist. */
 export function readFileIfExists(p: string): Buffer | null {
   try {

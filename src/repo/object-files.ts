@@ -15,8 +15,8 @@ import { FormatError, ObjectCorruptError } from '../errors.js';
 import { setXattr } from './fsutil.js';
 import type { RepoMode } from './repo.js';
 
-/** The process umask, read once (objects are created with their final mode where possible). */
-const UMASK = process.umask();
+/** The process umask, read once (objects and checked-out directories are created with their final mode where possible). */
+export const UMASK = process.umask();
 
 /**
  * Writes a bare / bare-user / bare-user-only content object at `dest` (which must not exist):
@@ -266,7 +266,7 @@ export function applyOwnerAndXattrs(p: string, m: FileMeta): void {
 }
 
 /** An archive-mode .filez: header, then the raw-deflated content (nothing for a symlink). */
-export function archiveObjectBytes(h: FileHeader, content: Uint8Array, zlibLevel: number): Buffer {
+function archiveObjectBytes(h: FileHeader, content: Uint8Array, zlibLevel: number): Buffer {
   const isLink = (h.mode & S_IFMT) === S_IFLNK;
   const z = isLink ? Buffer.alloc(0) : zlib.deflateRawSync(content, { level: zlibLevel });
   return Buffer.concat([serializeArchiveHeader(h, content.length), z]);

@@ -15,7 +15,7 @@ import {
   CairnError, FormatError, ObjectCorruptError, ObjectNotFoundError, RepoConfigError, RepoExistsError, RepoInvalidError,
   RepoNotFoundError,
 } from '../errors.js';
-import { getXattr, isErrno, readXattrs, writeFileAtomic } from './fsutil.js';
+import { getXattr, isErrno, readAt, readXattrs, writeFileAtomic } from './fsutil.js';
 
 export type RepoMode = 'archive' | 'bare' | 'bare-user' | 'bare-user-only';
 export const REPO_MODES: readonly RepoMode[] = ['archive', 'bare', 'bare-user', 'bare-user-only'];
@@ -143,14 +143,7 @@ export class Repo {
     try {
       const size = fs.fstatSync(fd).size;
       if (size > MAX_METADATA_SIZE) throw new ObjectCorruptError(`${type} object ${csum} is too large (${size} bytes)`, { object: csum, path: p });
-      const b = Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const n = fs.readSync(fd, b, got, size - got, got);
-        if (n === 0) break;
-        got += n;
-      }
-      return got === size ? b : b.subarray(0, got);
+      return readAt(fd, 0, size);
     } finally {
       fs.closeSync(fd);
     }

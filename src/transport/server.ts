@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { ServeError } from '../errors.js';
+import { readAt } from '../repo/index.js';
 
 export interface ServeOptions {
   port?: number;
@@ -166,14 +167,8 @@ async function handle(root: string, req: http.IncomingMessage, res: http.ServerR
       return;
     }
     if (len <= SMALL_BODY) {
-      const body = Buffer.allocUnsafe(len);
-      let got = 0;
-      while (got < len) {
-        const n = fs.readSync(fd, body, got, len - got, start + got);
-        if (n === 0) break;
-        got += n;
-      }
-      if (got < len) throw new Error('file shrank while being served');
+      const body = readAt(fd, start, len);
+      if (body.length < len) throw new Error('file shrank while being served');
       res.writeHead(status, headers);
       res.end(body);
       done(status, len);
