@@ -86,7 +86,7 @@ async function stageMetadata(txn: Transaction, type: ObjectType, expected: Check
 async function stageContent(txn: Transaction, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> {
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== expected) throw corrupt(`file object ${expected} has checksum ${got}`, part);
-  await txn.writeContentBuffer(header, content);
+  await txn.writeContentBuffer(header, content, expected);
   staged(txn).content.add(expected);
 }
 
@@ -268,7 +268,7 @@ export async function applyFallbackObject(txn: Transaction, expected: Checksum, 
   }
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== expected) throw new DeltaCorruptError(`fallback object ${expected} has checksum ${got}`, { object: expected });
-  await txn.writeContentBuffer(header, content);
+  await txn.writeContentBuffer(header, content, expected);
   staged(txn).content.add(expected);
 }
 
@@ -291,11 +291,11 @@ export function verifyComplete(repo: Repo, txn: Transaction, commit: Checksum, c
       missing.push(`${tree}.dirtree`);
       return;
     }
-    const t = parseDirtree(b);
+    const t = parseDirtree(b, true); // staged ones were checked in stageMetadata, local ones on entry
     for (const f of t.files) if (!s.content.has(f.checksum) && !repo.hasObject(f.checksum, 'file')) missing.push(`${f.checksum}.file`);
     for (const d of t.dirs) walk(d.tree, d.meta);
   };
-  const c = parseCommit(commitBytes);
+  const c = parseCommit(commitBytes, true); // checked with the superblock
   walk(c.rootTree, c.rootMeta);
   if (missing.length > 0) {
     throw new DeltaIncompleteError(

@@ -15,7 +15,7 @@ import {
   serializeArchiveHeader, sha256,
 } from '../format/index.js';
 import { IoError } from '../errors.js';
-import { isErrno, syncFilesystemAsync } from './fsutil.js';
+import { isErrno, startSyncHelper, syncFilesystemAsync } from './fsutil.js';
 import { stagingName, writeBareObject, writeNewFile } from './object-files.js';
 import { runObjectJob, writerLanes } from './writer-pool.js';
 import type { Repo } from './repo.js';
@@ -42,6 +42,7 @@ export class Transaction {
     this.lanes = writerLanes();
     for (let i = 0; i < this.lanes; i++) fs.mkdirSync(path.join(this.dir, String(i)));
     fs.writeFileSync(path.join(this.dir, '.pid'), String(process.pid));
+    if (repo.durable) startSyncHelper();
     const level = Number(repo.config.get('archive', 'zlib-level') ?? 6);
     this.zlibLevel = Number.isInteger(level) && level >= 0 && level <= 9 ? level : 6;
   }
@@ -90,10 +91,11 @@ export class Transaction {
   /**
    * Stores a content object whose bytes are in memory (symlinks, tarball members, delta
    * objects), written in this thread. Regular files of a directory commit go through
-   * writeFileFromPath instead (a worker reads, hashes and writes them).
+   * writeFileFromPath instead (a worker reads, hashes and writes them). `verified`: the checksum
+   * the caller has already computed and checked, which is then not computed again.
    */
-  async writeContentBuffer(header: FileHeader, content: Buffer): Promise<Checksum> {
-    const csum = sha256(fileChecksumPrefix(header), content);
+  async writeContentBuffer(header: FileHeader, content: Buffer, verified?: Checksum): Promise<Checksum> {
+    const csum = verified ?? sha256(fileChecksumPrefix(header), content);
     await this.once(csum, 'file', async (dest) => {
       if (this.repo.archive) {
         const isLink = (header.mode & S_IFMT) === S_IFLNK;

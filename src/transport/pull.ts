@@ -352,7 +352,8 @@ export class Puller {
       await this.store(c, 'commit', bytes);
       this.storedCommits.set(c, bytes);
     }
-    const commit = parseCommit(bytes);
+    // trusted: fetched bytes were checked strictly in fetchMeta, local ones when they were stored
+    const commit = parseCommit(bytes, true);
     if (!complete) {
       if (!this.opts.commitMetadataOnly) await this.scanDir(commit.rootTree, commit.rootMeta);
       done.push(c);
@@ -372,7 +373,7 @@ export class Puller {
 
   private checkBinding(c: Checksum, bytes: Buffer, ref: string | null): void {
     if (ref === null) return;
-    const binding = parseCommit(bytes).metadata.find(([k]) => k === 'ostree.ref-binding')?.[1];
+    const binding = parseCommit(bytes, true).metadata.find(([k]) => k === 'ostree.ref-binding')?.[1];
     if (!binding || binding.type !== 'as') return;
     const refs = binding.value as string[];
     if (!refs.includes(ref)) {
@@ -404,7 +405,7 @@ export class Puller {
           bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
           await this.store(tree, 'dirtree', bytes);
         }
-        const t = parseDirtree(bytes);
+        const t = parseDirtree(bytes, true); // checked strictly in fetchMeta or when it was stored
         const children: Promise<void>[] = [];
         for (const f of t.files) {
           if (this.seen.has(`${f.checksum}.file`)) continue;
