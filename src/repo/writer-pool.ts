@@ -133,8 +133,19 @@ function poolWidth(): number {
   return compiled && width >= 2 ? Math.min(width, 8) : 1;
 }
 
+/**
+ * The first jobs of a process run in-thread: starting a worker costs ~80 ms of CPU (its own
+ * isolate, built-ins and a compile of the worker code), more than a handful of jobs take. A
+ * delta pull writes ~3 objects through here, a full pull or commit thousands.
+ */
+const IN_THREAD_FIRST = 32;
+let jobsSeen = 0;
+
 function thePool(): WriterPool | null {
-  if (pool === undefined) pool = poolWidth() > 1 ? new WriterPool(poolWidth()) : null;
+  if (pool === undefined) {
+    if (++jobsSeen <= IN_THREAD_FIRST) return null;
+    pool = poolWidth() > 1 ? new WriterPool(poolWidth()) : null;
+  }
   return pool;
 }
 
