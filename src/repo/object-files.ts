@@ -12,7 +12,7 @@ import {
   objectRelPath, serializeArchiveHeader, serializeBareUserMeta, sha256,
 } from '../format/index.js';
 import { FormatError, ObjectCorruptError } from '../errors.js';
-import { setXattr } from './fsutil.js';
+import { readAt, setXattr } from './fsutil.js';
 import type { RepoMode } from './repo.js';
 
 /** The process umask, read once (objects and checked-out directories are created with their final mode where possible). */
@@ -99,17 +99,7 @@ export function inspectFilez(csum: Checksum, bytes: Uint8Array): { header: FileH
  * compressed content starts.
  */
 export async function inspectFilezFile(csum: Checksum, file: string): Promise<{ header: FileHeader; headerLength: number; size: number }> {
-  const fd = fs.openSync(file, 'r');
-  let head: Buffer;
-  let total: number;
-  try {
-    total = fs.fstatSync(fd).size;
-    head = Buffer.alloc(Math.min(total, 8 + MAX_FILE_HEADER));
-    fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const { header, size, headerLength } = filezHeader(csum, head);
+  const { header, size, headerLength, total } = readFilezHead(csum, file);
   const hash = createHash('sha256').update(fileChecksumPrefix(header));
   if ((header.mode & S_IFMT) === S_IFLNK) {
     if (total !== headerLength || size !== 0) throw new ObjectCorruptError('symlink object carries a payload', { object: csum });
@@ -140,6 +130,20 @@ export async function inspectFilezFile(csum: Checksum, file: string): Promise<{ 
   const got = hash.digest('hex');
   if (got !== csum) throw new ObjectCorruptError(`its content hashes to ${got}`, { object: csum });
   return { header, headerLength, size };
+}
+
+/** The header of a .filez on disk, and the file's size; ObjectCorruptError when it does not parse. */
+export function readFilezHead(csum: Checksum, file: string): ReturnType<typeof parseArchiveHeader> & { total: number } {
+  const fd = fs.openSync(file, 'r');
+  let head: Buffer;
+  let total: number;
+  try {
+    total = fs.fstatSync(fd).size;
+    head = readAt(fd, 0, Math.min(total, 8 + MAX_FILE_HEADER));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { ...filezHeader(csum, head), total };
 }
 
 function filezHeader(csum: Checksum, bytes: Uint8Array): ReturnType<typeof parseArchiveHeader> {

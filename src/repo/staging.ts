@@ -14,9 +14,9 @@ import {
   type Checksum, type FileHeader, type ObjectType, S_IFLNK, S_IFMT, fileChecksumPrefix, objectRelPath,
   serializeArchiveHeader, sha256,
 } from '../format/index.js';
-import { IoError } from '../errors.js';
+import { IoError, ObjectCorruptError } from '../errors.js';
 import { isErrno, startSyncHelper, syncFilesystemAsync } from './fsutil.js';
-import { stagingName, writeBareObject, writeNewFile } from './object-files.js';
+import { inspectFilezFile, readFilezHead, stagingName, writeBareObject, writeNewFile } from './object-files.js';
 import { runObjectJob, writerLanes } from './writer-pool.js';
 import type { Repo } from './repo.js';
 
@@ -136,28 +136,42 @@ export class Transaction {
   /**
    * Stores a content object streamed from `source` (`size` bytes): hashed and, in archive
    * mode, compressed on the fly into a temporary file that is renamed once its name is known.
+   * With `expected`, the object is staged only if it is exactly `size` bytes, hashes to
+   * `expected.csum` and passes `expected.check`; anything else is an ObjectCorruptError, and a
+   * source longer than `size` is cut off as soon as it is.
    */
-  async writeContentStream(header: FileHeader, source: Readable, size: number): Promise<Checksum> {
+  async writeContentStream(header: FileHeader, source: Readable, size: number, expected?: { csum: Checksum; check?: () => void }): Promise<Checksum> {
     const tmp = path.join(this.dir, `stream-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256').update(fileChecksumPrefix(header));
     let seen = 0;
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         seen += chunk.length;
+        if (expected && seen > size) return cb(new ObjectCorruptError(`content is longer than the ${size} bytes its header says`, { object: expected.csum }));
         hash.update(chunk);
         cb(null, chunk);
       },
     });
     const out = fs.createWriteStream(tmp, { mode: 0o644, flags: 'wx' });
-    if (this.repo.archive) {
-      out.write(serializeArchiveHeader(header, size));
-      await pipeline(source, hasher, zlib.createDeflateRaw({ level: this.zlibLevel }), out);
-    } else {
-      await pipeline(source, hasher, out);
-    }
-    if (seen !== size) {
+    try {
+      if (this.repo.archive) {
+        out.write(serializeArchiveHeader(header, size));
+        await pipeline(source, hasher, zlib.createDeflateRaw({ level: this.zlibLevel }), out);
+      } else {
+        await pipeline(source, hasher, out);
+      }
+      if (seen !== size) {
+        if (expected) throw new ObjectCorruptError(`content is ${seen} bytes, header says ${size}`, { object: expected.csum });
+        throw new IoError(`source changed while being read: expected ${size} bytes, read ${seen}`);
+      }
+      if (expected) {
+        const got = hash.copy().digest('hex');
+        if (got !== expected.csum) throw new ObjectCorruptError(`its content hashes to ${got}`, { object: expected.csum });
+        expected.check?.();
+      }
+    } catch (e) {
       fs.rmSync(tmp, { force: true });
-      throw new IoError(`source changed while being read: expected ${size} bytes, read ${seen}`);
+      throw e;
     }
     const csum = hash.digest('hex') as Checksum;
     let used = false;
@@ -170,6 +184,35 @@ export class Transaction {
     });
     if (!used) fs.rmSync(tmp, { force: true });
     return csum;
+  }
+
+  /**
+   * Stores a large .filez download (a file on disk) into a bare-family repository in one pass:
+   * inflated, hashed and written together, and staged only if it passes inspectFilezFile's
+   * checks (which cost a pass of their own). ObjectCorruptError when it does not.
+   */
+  async unpackFilezFile(csum: Checksum, file: string): Promise<void> {
+    if (this.repo.archive) throw new IoError('unpackFilezFile is for bare-family repositories');
+    const { header, headerLength, size, total } = readFilezHead(csum, file);
+    if ((header.mode & S_IFMT) === S_IFLNK) {
+      await inspectFilezFile(csum, file); // a symlink carries no payload: nothing to stream
+      await this.writeContentBuffer(header, Buffer.alloc(0), csum);
+      return;
+    }
+    const inflate = zlib.createInflateRaw();
+    try {
+      await this.writeContentStream(header, fs.createReadStream(file, { start: headerLength }).pipe(inflate), size, {
+        csum,
+        check: () => {
+          if (inflate.bytesWritten !== total - headerLength) throw new ObjectCorruptError('trailing bytes after the compressed content', { object: csum });
+        },
+      });
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== undefined && (e as { code?: string }).code?.startsWith('Z_')) {
+        throw new ObjectCorruptError(`bad compressed content (${(e as Error).message})`, { object: csum, cause: e });
+      }
+      throw e;
+    }
   }
 
   /**

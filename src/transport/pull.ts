@@ -6,11 +6,9 @@
  * interrupted pull keeps what it verified. state/<commit>.commitpartial marks a commit whose
  * tree is incomplete; the ref is written last.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import {
-  type Checksum, type FileHeader, type ObjectType, fileChecksumPrefix,
+  type Checksum, type ObjectType, fileChecksumPrefix,
   isChecksum, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
 import { type Summary, parseSummary } from '../format/index.js';
@@ -507,26 +505,24 @@ export class Puller {
       }
       return;
     }
-    // large object on disk: verify by streaming, then move it in (archive) or unpack it (bare)
-    let header: FileHeader;
-    let headerLength: number;
-    let size: number;
+    // large object on disk: verified by streaming, then moved in (archive), or unpacked while
+    // being verified (bare: one pass of inflate and hash, not two)
     try {
-      ({ header, headerLength, size } = await inspectFilezFile(c, r.file));
+      if (this.repo.archive) {
+        await inspectFilezFile(c, r.file);
+        const p = this.txn.writeVerifiedFilezFile(c, r.file);
+        this.noteStored();
+        await p;
+      } else {
+        await this.ownTransaction((t) => t.unpackFilezFile(c, r.file));
+        dropPartialDownload(part);
+      }
     } catch (e) {
-      dropPartialDownload(r.file);
-      if (e instanceof ObjectCorruptError) throw corrupt('file object', c, e.message, e);
+      if (e instanceof ObjectCorruptError) {
+        dropPartialDownload(r.file);
+        throw corrupt('file object', c, e.message, e);
+      }
       throw e;
-    }
-    if (this.repo.archive) {
-      const p = this.txn.writeVerifiedFilezFile(c, r.file);
-      this.noteStored();
-      await p;
-    } else {
-      const src = fs.createReadStream(r.file, { start: headerLength }).pipe(zlib.createInflateRaw());
-      const got = await this.ownTransaction((t) => t.writeContentStream(header, src, size));
-      if (got !== c) throw corrupt('file object', c, `its content hashes to ${got}`);
-      dropPartialDownload(part);
     }
   }
 }

@@ -101,6 +101,21 @@ describe('hostile server', () => {
     }), /trailing bytes after the compressed content/);
   });
 
+  // a large object into a bare-family repo is inflated, hashed and written in one pass
+  it('large content object into bare-user: corrupted, and with trailing garbage', async () => {
+    await expectRefused(on(bigFilez, (_q, res, file) => {
+      const b = fs.readFileSync(file);
+      for (let i = b.length - 4096; i < b.length; i++) b[i]! ^= 0x55;
+      res.writeHead(200, { 'Content-Length': b.length });
+      res.end(b);
+    }), /file object [0-9a-f]{64} from the remote is corrupt/, [], 'bare-user');
+    await expectRefused(on(bigFilez, (_q, res, file) => {
+      const b = Buffer.concat([fs.readFileSync(file), Buffer.from('garbage')]);
+      res.writeHead(200, { 'Content-Length': b.length });
+      res.end(b);
+    }), /file object [0-9a-f]{64} from the remote is corrupt: trailing bytes after the compressed content/, [], 'bare-user');
+  });
+
   it('truncated body (connection closed mid-object), retries exhausted', async () => {
     await expectRefused(on(bigFilez, (_q, res, file) => {
       const b = fs.readFileSync(file);
