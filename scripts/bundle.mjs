@@ -11,7 +11,6 @@ await build({
   entryPoints: {
     cairn: 'dist/cli/main.js',
     'writer-pool-worker': 'dist/repo/writer-pool-worker.js',
-    'content-verify-worker': 'dist/repo/content-verify-worker.js',
   },
   outdir: 'dist/bundle',
   bundle: true,

@@ -13,7 +13,7 @@ import { CairnError } from '../errors.js';
 import { listRefs } from './refs.js';
 import type { Repo } from './repo.js';
 import { SMALL_FILE } from './staging.js';
-import { verifyContentObjects } from './content-verify.js';
+import { ANY_LANE, runObjectJob, startWriterPool } from './writer-pool.js';
 
 export type FsckProblemKind = 'corrupt' | 'missing' | 'bad-ref' | 'partial';
 
@@ -73,10 +73,19 @@ export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResu
   const pooled = all.filter((o) => o.type === 'file' && fs.lstatSync(o.path).size <= SMALL_FILE);
   const pooledSet = new Set(pooled);
   const rest = all.filter((o) => !pooledSet.has(o));
-  const pool = verifyContentObjects(pooled.map((o) => ({ checksum: o.checksum, path: o.path, mode: repo.mode }))).then((failures) => {
-    for (const [c, why] of failures) problems.push({ kind: 'corrupt', object: c as Checksum, type: 'file', message: `corrupt file object ${c}: ${why}` });
-    checked += pooled.length;
-  });
+  // read, inflated (archive) and hashed on the writer pool's workers, 64 at a time, by whichever is free
+  if (pooled.length > 256) startWriterPool();
+  const batches: Promise<void>[] = [];
+  for (let i = 0; i < pooled.length; i += 64) {
+    const objects = pooled.slice(i, i + 64).map((o) => ({ path: o.path, csum: o.checksum }));
+    batches.push(runObjectJob({ op: 'verify', objects, mode: repo.mode }, ANY_LANE).then((r) => {
+      for (const [c, why] of (r as { problems: [Checksum, string][] }).problems) {
+        problems.push({ kind: 'corrupt', object: c, type: 'file', message: `corrupt file object ${c}: ${why}` });
+      }
+      checked += objects.length;
+    }));
+  }
+  const pool = Promise.all(batches);
   const width = opts.concurrency ?? 8;
   let next = 0;
   await Promise.all([

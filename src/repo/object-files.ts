@@ -9,10 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import {
   type Checksum, type FileHeader, type FileMeta, MAX_FILE_HEADER, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader,
-  objectRelPath, serializeArchiveHeader, serializeBareUserMeta, sha256,
+  canonicalXattrs, objectRelPath, parseBareUserMeta, serializeArchiveHeader, serializeBareUserMeta, sha256,
 } from '../format/index.js';
-import { FormatError, ObjectCorruptError } from '../errors.js';
-import { readAt, setXattr } from './fsutil.js';
+import { CairnError, FormatError, ObjectCorruptError } from '../errors.js';
+import { getXattr, readAt, readXattrs, setXattr } from './fsutil.js';
 import type { RepoMode } from './repo.js';
 
 /** The process umask, read once (objects and checked-out directories are created with their final mode where possible). */
@@ -155,6 +155,64 @@ function filezHeader(csum: Checksum, bytes: Uint8Array): ReturnType<typeof parse
   }
 }
 
+/** Header of a bare / bare-user / bare-user-only content object, read from the object file. */
+export function readBareHeader(p: string, csum: Checksum, mode: RepoMode): { header: FileHeader; st: fs.Stats; symlinkFromFile: boolean } {
+  const st = fs.lstatSync(p);
+  let header: FileHeader;
+  let symlinkFromFile = false;
+  if (mode === 'bare') {
+    const xattrs = canonicalXattrs(readXattrs(p));
+    if (st.isSymbolicLink()) header = { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: fs.readlinkSync(p), xattrs };
+    else header = { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: '', xattrs };
+  } else if (mode === 'bare-user') {
+    const raw = getXattr(p, 'user.ostreemeta');
+    if (!raw) throw new ObjectCorruptError(`file object ${csum} has no user.ostreemeta attribute`, { object: csum, path: p });
+    const meta = parseBareUserMeta(raw);
+    if ((meta.mode & S_IFMT) === S_IFLNK) {
+      const b = fs.readFileSync(p);
+      if (b.length === 0 || b[b.length - 1] !== 0) throw new ObjectCorruptError(`file object ${csum}: symlink target is not NUL-terminated`, { object: csum });
+      header = { ...meta, symlinkTarget: b.subarray(0, b.length - 1).toString('utf8') };
+      symlinkFromFile = true;
+    } else header = { ...meta, symlinkTarget: '' };
+  } else {
+    // bare-user-only: the file is the object, metadata canonical
+    if (st.isSymbolicLink()) header = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: fs.readlinkSync(p), xattrs: [] };
+    else header = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: '', xattrs: [] };
+  }
+  return { header, st, symlinkFromFile };
+}
+
+/** fsck of a small content object (read whole): null when it is intact, else why not. */
+export function verifyContentFile(job: { path: string; csum: Checksum; mode: RepoMode }): string | null {
+  try {
+    if (job.mode !== 'archive') {
+      const { header } = readBareHeader(job.path, job.csum, job.mode);
+      const content = (header.mode & S_IFMT) === S_IFLNK ? Buffer.alloc(0) : fs.readFileSync(job.path);
+      const got = sha256(fileChecksumPrefix(header), content);
+      return got === job.csum ? null : `checksum mismatch, content hashes to ${got}`;
+    }
+    const raw = fs.readFileSync(job.path);
+    const { header, size, headerLength } = parseArchiveHeader(raw);
+    let content: Buffer;
+    if ((header.mode & S_IFMT) === S_IFLNK) {
+      if (raw.length !== headerLength) return 'symlink object has trailing content';
+      content = Buffer.alloc(0);
+    } else {
+      try {
+        content = zlib.inflateRawSync(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) + 1 });
+      } catch (e) {
+        const msg = (e as Error).message;
+        return msg === 'unexpected end of file' ? 'truncated compressed content' : msg;
+      }
+      if (content.length !== size) return `content is ${content.length} bytes, header says ${size}`;
+    }
+    const got = sha256(fileChecksumPrefix(header), content);
+    return got === job.csum ? null : `checksum mismatch, content hashes to ${got}`;
+  } catch (e) {
+    return e instanceof CairnError && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+  }
+}
+
 /** One unit of work for writeObjectJob (and so for a writer-pool worker). */
 export type ObjectJob =
   /** A file with these exact bytes (metadata objects). */
@@ -171,13 +229,15 @@ export type ObjectJob =
    * into `stageDir` under its staging name. Result: the checksum and where it was staged (null
    * when objects/ has it), or `changed` when the file no longer has `size` bytes.
    */
-  | { op: 'commit-file'; src: string; size: number; header: FileHeader; mode: RepoMode; repoPath: string; stageDir: string };
+  | { op: 'commit-file'; src: string; size: number; header: FileHeader; mode: RepoMode; repoPath: string; stageDir: string }
+  /** fsck of small content objects (verifyContentFile), in batches: result, the broken ones and why. */
+  | { op: 'verify'; objects: { path: string; csum: Checksum }[]; mode: RepoMode };
 
 /**
  * Runs one job. Throws ObjectCorruptError for a .filez that fails verification (nothing is
  * written then). commit-file returns what it found (see ObjectJob).
  */
-export function writeObjectJob(job: ObjectJob): CommitFileResult | void {
+export function writeObjectJob(job: ObjectJob): JobResult | void {
   switch (job.op) {
     case 'raw':
       writeNewFile(job.dest, job.bytes);
@@ -197,10 +257,20 @@ export function writeObjectJob(job: ObjectJob): CommitFileResult | void {
       return;
     case 'commit-file':
       return commitFile(job);
+    case 'verify': {
+      const problems: [Checksum, string][] = [];
+      for (const { path, csum } of job.objects) {
+        const why = verifyContentFile({ path, csum, mode: job.mode });
+        if (why) problems.push([csum, why]);
+      }
+      return { problems };
+    }
   }
 }
 
 export type CommitFileResult = { checksum: Checksum; staged: string | null } | { changed: true };
+/** What a job returns: commit-file its CommitFileResult, verify the objects that failed. */
+export type JobResult = CommitFileResult | { problems: [Checksum, string][] };
 
 /** Staging name of an object: objects/ab/cdef.file -> ab_cdef.file (flat, per lane). */
 export function stagingName(rel: string): string {

@@ -8,14 +8,15 @@ import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import {
   type Checksum, type Commit, type Dirtree, type FileHeader, type FileMeta, type ObjectType, KeyFile,
-  S_IFLNK, S_IFMT, canonicalXattrs, objectRelPath, parseArchiveHeader, parseBareUserMeta, parseCommit, parseDirmeta,
+  S_IFLNK, S_IFMT, objectRelPath, parseArchiveHeader, parseCommit, parseDirmeta,
   parseDirtree, parseMetadata, type Metadata,
 } from '../format/index.js';
 import {
   CairnError, FormatError, ObjectCorruptError, ObjectNotFoundError, RepoConfigError, RepoExistsError, RepoInvalidError,
   RepoNotFoundError,
 } from '../errors.js';
-import { getXattr, isErrno, readAt, readXattrs, writeFileAtomic } from './fsutil.js';
+import { isErrno, readAt, writeFileAtomic } from './fsutil.js';
+import { readBareHeader } from './object-files.js';
 
 export type RepoMode = 'archive' | 'bare' | 'bare-user' | 'bare-user-only';
 export const REPO_MODES: readonly RepoMode[] = ['archive', 'bare', 'bare-user', 'bare-user-only'];
@@ -267,33 +268,6 @@ function openArchiveContent(p: string, csum: Checksum): ContentObject {
       }
     },
   };
-}
-
-/** Header of a bare / bare-user / bare-user-only content object, read from the object file. */
-export function readBareHeader(p: string, csum: Checksum, mode: RepoMode): { header: FileHeader; st: fs.Stats; symlinkFromFile: boolean } {
-  const st = fs.lstatSync(p);
-  let header: FileHeader;
-  let symlinkFromFile = false;
-  if (mode === 'bare') {
-    const xattrs = canonicalXattrs(readXattrs(p));
-    if (st.isSymbolicLink()) header = { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: fs.readlinkSync(p), xattrs };
-    else header = { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: '', xattrs };
-  } else if (mode === 'bare-user') {
-    const raw = getXattr(p, 'user.ostreemeta');
-    if (!raw) throw new ObjectCorruptError(`file object ${csum} has no user.ostreemeta attribute`, { object: csum, path: p });
-    const meta = parseBareUserMeta(raw);
-    if ((meta.mode & S_IFMT) === S_IFLNK) {
-      const b = fs.readFileSync(p);
-      if (b.length === 0 || b[b.length - 1] !== 0) throw new ObjectCorruptError(`file object ${csum}: symlink target is not NUL-terminated`, { object: csum });
-      header = { ...meta, symlinkTarget: b.subarray(0, b.length - 1).toString('utf8') };
-      symlinkFromFile = true;
-    } else header = { ...meta, symlinkTarget: '' };
-  } else {
-    // bare-user-only: the file is the object, metadata canonical
-    if (st.isSymbolicLink()) header = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: fs.readlinkSync(p), xattrs: [] };
-    else header = { uid: 0, gid: 0, mode: st.mode, symlinkTarget: '', xattrs: [] };
-  }
-  return { header, st, symlinkFromFile };
 }
 
 function openBareContent(p: string, csum: Checksum, mode: RepoMode): ContentObject {

@@ -16,7 +16,7 @@ import {
 } from '../format/index.js';
 import { IoError, ObjectCorruptError } from '../errors.js';
 import { isErrno, startSyncHelper, syncFilesystemAsync } from './fsutil.js';
-import { inspectFilezFile, readFilezHead, stagingName, writeBareObject, writeNewFile } from './object-files.js';
+import { type CommitFileResult, inspectFilezFile, readFilezHead, stagingName, writeBareObject, writeNewFile } from './object-files.js';
 import { runObjectJob, writerLanes } from './writer-pool.js';
 import type { Repo } from './repo.js';
 
@@ -123,7 +123,7 @@ export class Transaction {
       lane,
     );
     this.workerJobs.add(job);
-    const r = await job.finally(() => this.workerJobs.delete(job));
+    const r = (await job.finally(() => this.workerJobs.delete(job))) as CommitFileResult | undefined;
     if (!r || 'changed' in r) throw new IoError(`${src}: file changed while being read`, { path: src });
     const rel = objectRelPath(r.checksum, 'file', false);
     if (r.staged && !this.pending.has(rel)) {

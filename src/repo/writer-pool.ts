@@ -1,6 +1,7 @@
 /**
  * Object file work on worker threads: pull (verify + write each received object), commit into
- * bare-family repos (read + hash + write each small file) and archive checkout (inflate + write).
+ * bare-family repos (read + hash + write each small file), archive checkout (inflate + write)
+ * and fsck (read + inflate + hash each small content object).
  * Done on the main thread, or as five round trips each through libuv's pool, this work left the
  * main thread — which also runs the HTTP client or walks the tree — as the bottleneck. Here each
  * object is one job for a worker that does all of it with synchronous calls; jobs gather into
@@ -11,10 +12,10 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ObjectCorruptError } from '../errors.js';
-import { type CommitFileResult, type ObjectJob, writeObjectJob } from './object-files.js';
+import { type JobResult, type ObjectJob, writeObjectJob } from './object-files.js';
 
 /** What a worker sends back per job: null (done), the job's result, or the failure. */
-export type JobOutcome = null | { result: CommitFileResult } | { corrupt: string } | { message: string; code?: string; path?: string };
+export type JobOutcome = null | { result: JobResult } | { corrupt: string } | { message: string; code?: string; path?: string };
 
 export function runJobCatching(job: ObjectJob): JobOutcome {
   try {
@@ -27,7 +28,7 @@ export function runJobCatching(job: ObjectJob): JobOutcome {
   }
 }
 
-function toError(o: Exclude<JobOutcome, null | { result: CommitFileResult }>, job: ObjectJob): Error {
+function toError(o: Exclude<JobOutcome, null | { result: JobResult }>, job: ObjectJob): Error {
   const object = 'csum' in job ? job.csum : undefined;
   if ('corrupt' in o) return new ObjectCorruptError(o.corrupt, { object });
   // the worker's fs error, as the same call in this thread would have thrown it (ENOSPC, EIO...)
@@ -35,7 +36,7 @@ function toError(o: Exclude<JobOutcome, null | { result: CommitFileResult }>, jo
 }
 
 interface Waiter {
-  resolve: (r: CommitFileResult | undefined) => void;
+  resolve: (r: JobResult | undefined) => void;
   reject: (e: Error) => void;
   job: ObjectJob;
 }
@@ -69,7 +70,7 @@ class WriterPool {
           else if ('result' in o) w.resolve(o.result);
           else w.reject(toError(o, w.job));
         }
-        if (lane.posted === 0) this.post(lane);
+        this.feed(lane);
         if (lane.waiting.length === 0) worker.unref();
       });
       const die = (e: Error): void => {
@@ -77,6 +78,7 @@ class WriterPool {
         lane.queued = [];
         lane.transfer = [];
         for (const w of lane.waiting.splice(0)) w.reject(lane.dead);
+        if (this.lanes.every((l) => l.dead)) for (const w of this.shared.splice(0)) w.reject(lane.dead);
       };
       worker.on('error', die);
       worker.on('exit', (code) => die(new Error(`object writer thread exited (code ${code})`)));
@@ -85,19 +87,35 @@ class WriterPool {
     }
   }
 
-  run(job: ObjectJob, transfer: ArrayBuffer[], laneIndex: number): Promise<CommitFileResult | undefined> {
+  /** Jobs for whichever worker is idle first (ANY_LANE), taken SHARED_BATCH at a time. */
+  private readonly shared: Waiter[] = [];
+
+  run(job: ObjectJob, transfer: ArrayBuffer[], laneIndex: number): Promise<JobResult | undefined> {
+    if (laneIndex === ANY_LANE) {
+      if (transfer.length > 0) throw new Error('jobs that hand over buffers must name their lane');
+      const alive = this.lanes.find((l) => !l.dead);
+      if (!alive) return Promise.reject(this.lanes[0]!.dead);
+      return new Promise<JobResult | undefined>((resolve, reject) => {
+        this.shared.push({ resolve, reject, job });
+        this.scheduleFlush();
+      });
+    }
     const lane = this.lanes[laneIndex % this.lanes.length]!;
     if (lane.dead) return Promise.reject(lane.dead);
-    return new Promise<CommitFileResult | undefined>((resolve, reject) => {
+    return new Promise<JobResult | undefined>((resolve, reject) => {
       if (lane.waiting.length === 0) lane.worker.ref();
       lane.waiting.push({ resolve, reject, job });
       lane.queued.push(job);
       lane.transfer.push(...transfer);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   /**
@@ -107,10 +125,29 @@ class WriterPool {
    */
   private flush(): void {
     this.flushScheduled = false;
-    for (const lane of this.lanes) if (lane.posted === 0) this.post(lane);
+    for (const lane of this.lanes) this.feed(lane);
+  }
+
+  /** Posts to the lane while it is ready and there is something to send. */
+  private feed(lane: Lane): void {
+    while (this.ready(lane) && (lane.queued.length > 0 || this.shared.length > 0)) this.post(lane);
+  }
+
+  /** Idle, or with one message out while shared jobs wait: then the next is there when it is done. */
+  private ready(lane: Lane): boolean {
+    return !lane.dead && (lane.posted === 0 || (lane.posted === 1 && this.shared.length > 0));
   }
 
   private post(lane: Lane): void {
+    if (this.shared.length > 0 && !lane.dead) {
+      // shared jobs carry no buffers; their waiters follow the lane's own, as the jobs do
+      const take = this.shared.splice(0, SHARED_BATCH);
+      if (lane.waiting.length === 0) lane.worker.ref();
+      for (const w of take) {
+        lane.waiting.push(w);
+        lane.queued.push(w.job);
+      }
+    }
     if (lane.queued.length === 0) return;
     lane.worker.postMessage(lane.queued, lane.transfer);
     lane.posted++;
@@ -118,6 +155,11 @@ class WriterPool {
     lane.transfer = [];
   }
 }
+
+/** runObjectJob's lane for jobs that may run on any worker (they must not write into a lane's directory). */
+export const ANY_LANE = -1;
+/** Shared jobs per message (fsck's verify jobs carry 64 objects each): both workers stay busy to the end. */
+const SHARED_BATCH = 1;
 
 let pool: WriterPool | null | undefined;
 
@@ -144,9 +186,14 @@ let jobsSeen = 0;
 function thePool(): WriterPool | null {
   if (pool === undefined) {
     if (++jobsSeen <= IN_THREAD_FIRST) return null;
-    pool = poolWidth() > 1 ? new WriterPool(poolWidth()) : null;
+    startWriterPool();
   }
-  return pool;
+  return pool!;
+}
+
+/** Starts the workers now, for a caller that is about to hand over thousands of jobs. */
+export function startWriterPool(): void {
+  pool ??= poolWidth() > 1 ? new WriterPool(poolWidth()) : null;
 }
 
 /** A copy of the bytes in a buffer of their own, so that it can be handed to a worker. */
@@ -164,7 +211,7 @@ export function writerLanes(): number {
  * worker. With `handOver`, the job's bytes move to the worker without a copy and must not be
  * used by the caller afterwards.
  */
-export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Promise<CommitFileResult | undefined> {
+export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Promise<JobResult | undefined> {
   const p = thePool();
   if (!p) {
     const o = runJobCatching(job);
@@ -175,7 +222,7 @@ export function runObjectJob(job: ObjectJob, lane: number, handOver = false): Pr
     const content = handOver ? own(job.content) : new Uint8Array(job.content);
     return p.run({ ...job, content }, [content.buffer as ArrayBuffer], lane);
   }
-  if (job.op === 'checkout-filez' || job.op === 'commit-file') return p.run(job, [], lane);
+  if (job.op === 'checkout-filez' || job.op === 'commit-file' || job.op === 'verify') return p.run(job, [], lane);
   const bytes = handOver ? own(job.bytes) : new Uint8Array(job.bytes);
   return p.run({ ...job, bytes }, [bytes.buffer as ArrayBuffer], lane);
 }
