@@ -62,6 +62,10 @@ export function syncFilesystemAsync(p: string): Promise<void> {
  */
 class SyncHelper {
   dead = false;
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   private readonly child: ChildProcess;
   private readonly waiting: { path: string; resolve: () => void; reject: (e: Error) => void }[] = [];
   private pending = '';
@@ -117,6 +121,11 @@ let helper: SyncHelper | null = null;
 /** Starts the sync helper (once per process); durable transactions call it when they begin. */
 export function startSyncHelper(): void {
   helper ??= new SyncHelper();
+}
+
+/** The helper's process id (tests: a helper that dies must not lose a sync). */
+export function syncHelperPid(): number | undefined {
+  return helper?.pid;
 }
 
 /** Reads all xattrs of a path without following symlinks, canonicalised by the caller. */
