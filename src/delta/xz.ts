@@ -9,46 +9,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeltaCompressionError } from '../errors.js';
 
-function run(args: string[], input: Uint8Array, maxOutput: number, what: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let child;
-    try {
-      child = spawn('xz', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    } catch (e) {
-      reject(new DeltaCompressionError(`${what}: cannot run xz`, { cause: e }));
-      return;
-    }
-    const out: Buffer[] = [];
-    let outLen = 0;
-    let errText = '';
-    let failed: Error | null = null;
-    child.on('error', (e) => {
-      failed = new DeltaCompressionError(`${what}: cannot run xz (is xz-utils installed?)`, { cause: e });
-    });
-    child.stdout.on('data', (c: Buffer) => {
-      outLen += c.length;
-      if (outLen > maxOutput) {
-        failed ??= new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
-        child.kill('SIGKILL');
-        return;
-      }
-      out.push(c);
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      if (errText.length < 4096) errText += c.toString();
-    });
-    child.stdin.on('error', () => {
-      /* xz exited early; reported through the exit status */
-    });
-    child.on('close', (code) => {
-      if (failed) reject(failed);
-      else if (code !== 0) reject(new DeltaCompressionError(`${what}: ${errText.trim().split('\n')[0] || `xz exited ${code}`}`));
-      else resolve(Buffer.concat(out, outLen));
-    });
-    child.stdin.end(input);
-  });
-}
-
 /** xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables. */
 export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean } = {}): Promise<Buffer> {
   const preset = `${opts.preset ?? 8}${opts.extreme ? 'e' : ''}`;
@@ -58,27 +18,31 @@ export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: 
   return run(args, data, Number.MAX_SAFE_INTEGER, 'compressing delta part');
 }
 
+/** Decompresses one xz stream, refusing output larger than `maxOutput` (decompression bombs). */
+export function xzDecompress(data: Uint8Array, maxOutput: number): Promise<Buffer> {
+  return run(['-d', '-c', '-q'], data, maxOutput, 'decompressing delta part');
+}
+
 /**
- * Decompresses one xz stream, refusing output larger than `maxOutput` (decompression bombs).
- * xz reads and writes temporary files, not pipes: a pipe's 64 KiB fill while this thread is busy
- * (applying another part), and xz stops until it is read; a pull's second part was decoded only
- * once the first had been applied. The output file is capped by `ulimit -f`.
+ * Runs xz on `input` through temporary files, not pipes: a pipe holds 64 KiB, and while this
+ * thread is busy (applying one part, building the next) nobody feeds or drains it, so xz stops.
+ * A pull's second part was decoded only once the first had been applied. The output file is
+ * capped at `maxOutput` by `ulimit -f`.
  */
-export async function xzDecompress(data: Uint8Array, maxOutput: number): Promise<Buffer> {
-  const what = 'decompressing delta part';
+async function run(args: string[], input: Uint8Array, maxOutput: number, what: string): Promise<Buffer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-xz-'));
   try {
-    const input = path.join(dir, 'in');
-    const output = path.join(dir, 'out');
-    fs.writeFileSync(input, data, { mode: 0o600 });
-    const inFd = fs.openSync(input, 'r');
-    const outFd = fs.openSync(output, 'wx', 0o600);
+    const inPath = path.join(dir, 'in');
+    const outPath = path.join(dir, 'out');
+    fs.writeFileSync(inPath, input, { mode: 0o600 });
+    const inFd = fs.openSync(inPath, 'r');
+    const outFd = fs.openSync(outPath, 'wx', 0o600);
     try {
       // dash counts ulimit -f in 512-byte blocks; one block more than the cap tells "too large"
-      const blocks = Math.floor(maxOutput / 512) + 1;
+      const limit = maxOutput >= Number.MAX_SAFE_INTEGER ? 'unlimited' : String(Math.floor(maxOutput / 512) + 1);
       await new Promise<void>((resolve, reject) => {
         let errText = '';
-        const child = spawn('sh', ['-c', `ulimit -f ${blocks} && exec xz -d -c -q`], { stdio: [inFd, outFd, 'pipe'] });
+        const child = spawn('sh', ['-c', `ulimit -f ${limit} && exec xz "$@"`, 'sh', ...args], { stdio: [inFd, outFd, 'pipe'] });
         child.stderr!.on('data', (c: Buffer) => {
           if (errText.length < 4096) errText += c.toString();
         });
@@ -94,8 +58,8 @@ export async function xzDecompress(data: Uint8Array, maxOutput: number): Promise
       fs.closeSync(inFd);
       fs.closeSync(outFd);
     }
-    if (fs.statSync(output).size > maxOutput) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
-    return fs.readFileSync(output);
+    if (fs.statSync(outPath).size > maxOutput) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
+    return fs.readFileSync(outPath);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
