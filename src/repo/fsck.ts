@@ -4,12 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as zlib from 'node:zlib';
 import {
-  type Checksum, type Dirtree, type ObjectType, S_IFLNK, S_IFMT, fileChecksumPrefix, parseArchiveHeader, parseCommit, parseDirmeta,
+  type Checksum, type Dirtree, type ObjectType, S_IFLNK, S_IFMT, fileChecksumPrefix, parseCommit, parseDirmeta,
   parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
-import { CairnError } from '../errors.js';
+import { CairnError, FormatError, ObjectCorruptError } from '../errors.js';
+import { inspectFilezFile } from './object-files.js';
 import { listRefs } from './refs.js';
 import type { Repo } from './repo.js';
 import { SMALL_FILE } from './staging.js';
@@ -48,8 +48,7 @@ export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResu
   const checkOne = async (o: { checksum: Checksum; type: ObjectType; path: string }): Promise<void> => {
     try {
       if (o.type === 'file') {
-        const got = await contentChecksum(repo, o.checksum, o.path);
-        if (got !== o.checksum) throw new Error(`checksum mismatch, content hashes to ${got}`);
+        await verifyLargeContent(repo, o.checksum, o.path);
       } else {
         const bytes = fs.readFileSync(o.path);
         if (o.type === 'commit' || o.type === 'dirtree' || o.type === 'dirmeta') {
@@ -124,40 +123,31 @@ export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResu
   return { objects: all.length, commits: commits.size, problems };
 }
 
-/** Recomputes the canonical checksum of a content object from what is on disk. */
-async function contentChecksum(repo: Repo, csum: Checksum, p: string): Promise<string> {
-  if (!repo.archive) {
-    const obj = repo.openContent(csum);
-    const h = createHash('sha256').update(fileChecksumPrefix(obj.header));
-    if ((obj.header.mode & S_IFMT) === S_IFLNK) return h.digest('hex');
-    if (obj.size <= SMALL_FILE) h.update(repo.mode === 'bare-user' || repo.mode === 'bare' || repo.mode === 'bare-user-only' ? fs.readFileSync(p) : await obj.read());
-    else for await (const c of obj.stream()) h.update(c as Buffer);
-    return h.digest('hex');
-  }
-  const st = fs.statSync(p);
-  if (st.size <= SMALL_FILE) {
-    const raw = fs.readFileSync(p);
-    const { header, size, headerLength } = parseArchiveHeader(raw);
-    if ((header.mode & S_IFMT) === S_IFLNK) {
-      if (raw.length !== headerLength) throw new Error('symlink object has trailing content');
-      return sha256(fileChecksumPrefix(header));
+/**
+ * Checks a content object too large for the pool's read-whole jobs, streamed: an archive .filez
+ * by inspectFilezFile (the rules a pulled object must pass), a bare one by hashing its content.
+ */
+async function verifyLargeContent(repo: Repo, csum: Checksum, p: string): Promise<void> {
+  if (repo.archive) {
+    try {
+      await inspectFilezFile(csum, p);
+    } catch (e) {
+      if (e instanceof ObjectCorruptError && !(e.cause instanceof FormatError)) throw new Error(e.message);
+      throw e;
     }
-    const content = await new Promise<Buffer>((res, rej) =>
-      zlib.inflateRaw(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) + 1 }, (e, b) =>
-        e ? rej(new Error(e.message === 'unexpected end of file' ? 'truncated compressed content' : e.message)) : res(b),
-      ),
-    );
-    if (content.length !== size) throw new Error(`content is ${content.length} bytes, header says ${size}`);
-    return sha256(fileChecksumPrefix(header), content);
+    return;
   }
   const obj = repo.openContent(csum);
   const h = createHash('sha256').update(fileChecksumPrefix(obj.header));
-  let n = 0;
-  for await (const c of obj.stream()) {
-    n += (c as Buffer).length;
-    if (n > obj.size) throw new Error(`content is longer than the ${obj.size} bytes its header says`);
-    h.update(c as Buffer);
+  if ((obj.header.mode & S_IFMT) !== S_IFLNK) {
+    let n = 0;
+    for await (const c of obj.stream()) {
+      n += (c as Buffer).length;
+      if (n > obj.size) throw new Error(`content is longer than the ${obj.size} bytes its header says`);
+      h.update(c as Buffer);
+    }
+    if (n !== obj.size) throw new Error(`content is ${n} bytes, header says ${obj.size} (truncated)`);
   }
-  if (n !== obj.size) throw new Error(`content is ${n} bytes, header says ${obj.size} (truncated)`);
-  return h.digest('hex');
+  const got = h.digest('hex');
+  if (got !== csum) throw new Error(`checksum mismatch, content hashes to ${got}`);
 }
