@@ -6,6 +6,7 @@
  * attempt (or a later pull) resumes with a Range request.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Agent, Dispatcher, EnvHttpProxyAgent } from 'undici';
@@ -110,6 +111,27 @@ export class HttpFetcher implements Fetcher {
     await this.dispatcher.close();
   }
 
+  /**
+   * Names in each part-file directory when this fetcher first looked, plus those it made since:
+   * a pull asks for thousands of objects that have no partial download, and a stat each was
+   * ~30 ms of its main thread.
+   */
+  private readonly knownParts = new Map<string, Set<string>>();
+
+  private partsIn(file: string): Set<string> {
+    const dir = path.dirname(file);
+    let names = this.knownParts.get(dir);
+    if (!names) {
+      names = new Set(fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+      this.knownParts.set(dir, names);
+    }
+    return names;
+  }
+
+  private mayHavePart(file: string): boolean {
+    return this.partsIn(file).has(path.basename(file));
+  }
+
   async fetch(req: FetchRequest): Promise<FetchResult | null> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -131,7 +153,7 @@ export class HttpFetcher implements Fetcher {
     let url = new URL(req.rel, this.base);
     const seen = new Set<string>([url.href]);
     let have = 0;
-    if (req.partFile) have = fs.statSync(req.partFile, { throwIfNoEntry: false })?.size ?? 0;
+    if (req.partFile && this.mayHavePart(req.partFile)) have = fs.statSync(req.partFile, { throwIfNoEntry: false })?.size ?? 0;
     for (let hops = 0; ; hops++) {
       const range = have > 0 ? `bytes=${have}-` : null;
       this.opts.onRequest?.({ url: url.href, range });
@@ -216,7 +238,7 @@ export class HttpFetcher implements Fetcher {
             }
             const cl = h['content-length'];
             const contentLength = cl === undefined ? null : Number(Array.isArray(cl) ? cl[0] : cl);
-            body = new BodyCollector(req, href, offset, contentLength);
+            body = new BodyCollector(req, href, offset, contentLength, () => this.partsIn(req.partFile!).add(path.basename(req.partFile!)));
             if (this.lowLimit > 0) {
               // low-speed watchdog: a server dripping a byte at a time never trips the idle timeout
               watchdog = setInterval(() => {
@@ -291,7 +313,14 @@ class BodyCollector {
   private prefix: Buffer | null = null;
   private prefixDone: boolean;
 
-  constructor(private readonly req: FetchRequest, private readonly href: string, private readonly offset: number, private readonly contentLength: number | null) {
+  constructor(
+    private readonly req: FetchRequest,
+    private readonly href: string,
+    private readonly offset: number,
+    private readonly contentLength: number | null,
+    /** Called when the body starts going to req.partFile. */
+    private readonly onSpill: () => void,
+  ) {
     this.cap = req.maxBytes;
     this.prefixDone = !req.capFromPrefix;
     this.spillAbove = req.partFile ? req.spillAbove ?? 1 << 20 : Infinity;
@@ -314,6 +343,7 @@ class BodyCollector {
   }
 
   private openFile(): void {
+    this.onSpill();
     this.fd = fs.openSync(this.req.partFile!, this.offset > 0 ? 'a' : 'w', 0o600);
     for (const c of this.chunks) fs.writeSync(this.fd, c);
     this.chunks.length = 0;
