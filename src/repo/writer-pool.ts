@@ -119,8 +119,8 @@ class WriterPool {
   }
 
   /**
-   * Jobs go out at the end of an event-loop turn, and only to a worker with nothing to do: while
-   * it is busy they gather into its next message. A message costs the main thread ~50 µs (and
+   * Jobs go out at the end of an event-loop turn, and only to a worker with nothing to do (shared
+   * jobs: with at most one message in hand): while it is busy they gather into its next message. A message costs the main thread ~50 µs (and
    * wakes the worker), so batching matters; an idle worker is never kept waiting.
    */
   private flush(): void {

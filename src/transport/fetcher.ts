@@ -326,7 +326,6 @@ class BodyCollector {
     this.spillAbove = req.partFile ? req.spillAbove ?? 1 << 20 : Infinity;
     if (contentLength !== null && offset + contentLength > this.cap) throw this.tooLarge(offset + contentLength);
     if (offset > 0) {
-      this.openFile();
       if (req.capFromPrefix) {
         const rfd = fs.openSync(req.partFile!, 'r');
         try {
@@ -335,6 +334,7 @@ class BodyCollector {
           fs.closeSync(rfd);
         }
       }
+      this.openFile(); // last: nothing after it throws, so the fd cannot leak from here
     }
   }
 
