@@ -1,5 +1,6 @@
 /** Public surface of the repo layer: the only code that writes under a repository. */
 export { Repo, REPO_MODES, type RepoMode, type ContentObject, type InitOptions } from './repo.js';
+export { ObjectPresence } from './presence.js';
 export { resolveRev, setRef, deleteRef, listRefs, parseRefspec, validateRefName } from './refs.js';
 export { Transaction } from './staging.js';
 export { commitTree, type CommitOptions, type CommitResult, type TreeSource } from './commit-writer.js';

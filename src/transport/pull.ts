@@ -15,7 +15,7 @@ import { type Summary, parseSummary } from '../format/index.js';
 import {
   CairnError, FormatError, ObjectCorruptError, PullObjectCorruptError, PullRefNotFoundError, PullSignatureError, PullSummaryError,
 } from '../errors.js';
-import { type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
+import { ObjectPresence, type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
 import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/index.js';
 import type { RemoteSignPolicy } from '../repo/index.js';
 import { SMALL_FILE, inspectFilezFile } from '../repo/index.js';
@@ -100,6 +100,8 @@ export class Puller {
   private readonly storedCommits = new Map<Checksum, Buffer>();
   private error: unknown = null;
   private partDir: string;
+  /** What the repo had when the current commit's walk began (see ObjectPresence). */
+  private presence: ObjectPresence;
 
   constructor(
     private readonly repo: Repo,
@@ -110,6 +112,7 @@ export class Puller {
     this.limiter = new Limiter(opts.concurrency ?? 16);
     this.txn = new Transaction(repo);
     this.partDir = partialDownloadDir(repo);
+    this.presence = new ObjectPresence(repo);
   }
 
   async run(): Promise<PullResult> {
@@ -353,7 +356,10 @@ export class Puller {
     // trusted: fetched bytes were checked strictly in fetchMeta, local ones when they were stored
     const commit = parseCommit(bytes, true);
     if (!complete) {
-      if (!this.opts.commitMetadataOnly) await this.scanDir(commit.rootTree, commit.rootMeta);
+      if (!this.opts.commitMetadataOnly) {
+        this.presence = new ObjectPresence(this.repo); // after the delta, if any, was applied
+        await this.scanDir(commit.rootTree, commit.rootMeta);
+      }
       done.push(c);
     }
     if (depth !== 0 && commit.parent) await this.pullCommit(commit.parent, null, depth - 1, done, true);
@@ -385,7 +391,7 @@ export class Puller {
     const work: Promise<void>[] = [];
     if (!this.seen.has(`${meta}.dirmeta`)) {
       this.seen.add(`${meta}.dirmeta`);
-      if (!this.repo.hasObject(meta, 'dirmeta')) {
+      if (!this.presence.has(meta, 'dirmeta')) {
         this.stats.requested++;
         work.push(this.guard(async () => {
           const b = (await this.fetchMeta(meta, 'dirmeta', false))!;
@@ -397,7 +403,7 @@ export class Puller {
       this.seen.add(`${tree}.dirtree`);
       work.push(this.guard(async () => {
         let bytes: Buffer;
-        if (this.repo.hasObject(tree, 'dirtree')) bytes = this.repo.readMetadataBytes(tree, 'dirtree');
+        if (this.presence.has(tree, 'dirtree')) bytes = this.repo.readMetadataBytes(tree, 'dirtree');
         else {
           this.stats.requested++;
           bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
@@ -408,7 +414,7 @@ export class Puller {
         for (const f of t.files) {
           if (this.seen.has(`${f.checksum}.file`)) continue;
           this.seen.add(`${f.checksum}.file`);
-          if (this.repo.hasObject(f.checksum, 'file')) continue;
+          if (this.presence.has(f.checksum, 'file')) continue;
           this.stats.requested++;
           children.push(this.guard(() => this.pullContent(f.checksum)));
         }
