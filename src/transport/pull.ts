@@ -100,8 +100,6 @@ export class Puller {
   private readonly storedCommits = new Map<Checksum, Buffer>();
   private error: unknown = null;
   private partDir: string;
-  /** What the repo had when the current commit's walk began (see ObjectPresence). */
-  private presence: ObjectPresence;
 
   constructor(
     private readonly repo: Repo,
@@ -112,7 +110,6 @@ export class Puller {
     this.limiter = new Limiter(opts.concurrency ?? 16);
     this.txn = new Transaction(repo);
     this.partDir = partialDownloadDir(repo);
-    this.presence = new ObjectPresence(repo);
   }
 
   async run(): Promise<PullResult> {
@@ -357,8 +354,8 @@ export class Puller {
     const commit = parseCommit(bytes, true);
     if (!complete) {
       if (!this.opts.commitMetadataOnly) {
-        this.presence = new ObjectPresence(this.repo); // after the delta, if any, was applied
-        await this.scanDir(commit.rootTree, commit.rootMeta);
+        // what the repo has, taken after the delta (if any) was applied
+        await this.scanDir(commit.rootTree, commit.rootMeta, new ObjectPresence(this.repo));
       }
       done.push(c);
     }
@@ -387,11 +384,11 @@ export class Puller {
 
   // ------------------------------------------------------------------ tree walk
 
-  private async scanDir(tree: Checksum, meta: Checksum): Promise<void> {
+  private async scanDir(tree: Checksum, meta: Checksum, presence: ObjectPresence): Promise<void> {
     const work: Promise<void>[] = [];
     if (!this.seen.has(`${meta}.dirmeta`)) {
       this.seen.add(`${meta}.dirmeta`);
-      if (!this.presence.has(meta, 'dirmeta')) {
+      if (!presence.has(meta, 'dirmeta')) {
         this.stats.requested++;
         work.push(this.guard(async () => {
           const b = (await this.fetchMeta(meta, 'dirmeta', false))!;
@@ -403,7 +400,7 @@ export class Puller {
       this.seen.add(`${tree}.dirtree`);
       work.push(this.guard(async () => {
         let bytes: Buffer;
-        if (this.presence.has(tree, 'dirtree')) bytes = this.repo.readMetadataBytes(tree, 'dirtree');
+        if (presence.has(tree, 'dirtree')) bytes = this.repo.readMetadataBytes(tree, 'dirtree');
         else {
           this.stats.requested++;
           bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
@@ -414,11 +411,11 @@ export class Puller {
         for (const f of t.files) {
           if (this.seen.has(`${f.checksum}.file`)) continue;
           this.seen.add(`${f.checksum}.file`);
-          if (this.presence.has(f.checksum, 'file')) continue;
+          if (presence.has(f.checksum, 'file')) continue;
           this.stats.requested++;
           children.push(this.guard(() => this.pullContent(f.checksum)));
         }
-        for (const d of t.dirs) children.push(this.guard(() => this.scanDir(d.tree, d.meta)));
+        for (const d of t.dirs) children.push(this.guard(() => this.scanDir(d.tree, d.meta, presence)));
         await Promise.all(children);
       }));
     }
