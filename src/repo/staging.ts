@@ -153,6 +153,7 @@ export class Transaction {
       },
     });
     const out = fs.createWriteStream(tmp, { mode: 0o644, flags: 'wx' });
+    let csum: Checksum;
     try {
       if (this.repo.archive) {
         out.write(serializeArchiveHeader(header, size));
@@ -164,16 +165,15 @@ export class Transaction {
         if (expected) throw new ObjectCorruptError(`content is ${seen} bytes, header says ${size}`, { object: expected.csum });
         throw new IoError(`source changed while being read: expected ${size} bytes, read ${seen}`);
       }
+      csum = hash.digest('hex') as Checksum;
       if (expected) {
-        const got = hash.copy().digest('hex');
-        if (got !== expected.csum) throw new ObjectCorruptError(`its content hashes to ${got}`, { object: expected.csum });
+        if (csum !== expected.csum) throw new ObjectCorruptError(`its content hashes to ${csum}`, { object: expected.csum });
         expected.check?.();
       }
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       throw e;
     }
-    const csum = hash.digest('hex') as Checksum;
     let used = false;
     await this.once(csum, 'file', (dest) => {
       used = true;
