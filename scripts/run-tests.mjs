@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with node:test through tsx (Node 20's --test does not expand globs).
 // Usage: node scripts/run-tests.mjs [substring-filter...]
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 function find(dir) {
@@ -26,6 +26,7 @@ const r = spawnSync(
 );
 // the plain closing line CI reads: totals from the TAP summary
 const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+rmSync(dirname(tap), { recursive: true, force: true });
 const count = (k) => Number((text.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
 const skipped = count('skipped') + count('todo');
 console.log(`${count('pass')} passed, ${count('fail') + count('cancelled')} failed${skipped ? `, ${skipped} skipped` : ''}`);
