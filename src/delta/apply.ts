@@ -291,7 +291,7 @@ export function verifyComplete(repo: Repo, txn: Transaction, commit: Checksum, c
       missing.push(`${tree}.dirtree`);
       return;
     }
-    const t = parseDirtree(b, true); // staged ones were checked in stageMetadata, local ones on entry
+    const t = parseDirtree(b);
     for (const f of t.files) if (!s.content.has(f.checksum) && !repo.hasObject(f.checksum, 'file')) missing.push(`${f.checksum}.file`);
     for (const d of t.dirs) walk(d.tree, d.meta);
   };

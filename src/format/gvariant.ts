@@ -134,15 +134,16 @@ function alignUp(n: number, a: number): number {
   return (n + a - 1) & ~(a - 1);
 }
 
-function offsetSize(total: number): number {
+/** Width of the framing offsets in a container of `total` bytes (as a reader derives it). */
+export function offsetSize(total: number): number {
   if (total <= 0xff) return 1;
   if (total <= 0xffff) return 2;
   if (total <= 0xffffffff) return 4;
   return 8;
 }
 
-/** Chooses the smallest offset width w such that body + n*w fits in w bytes. */
-function offsetWidthFor(body: number, n: number): number {
+/** Chooses the smallest offset width w such that body + n*w fits in w bytes (as a writer picks it). */
+export function offsetWidthFor(body: number, n: number): number {
   if (n === 0) return 0;
   for (const w of [1, 2, 4]) if (body + n * w <= 2 ** (8 * w) - 1) return w;
   return 8;
@@ -334,7 +335,9 @@ function readUintLE(b: Buffer, pos: number, w: number): number {
   return b.readUIntLE(pos, w);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the string (the default would strip it, and the string
+// would no longer be the bytes it came from)
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function read(t: GType, b: Buffer, depth: number): GValue {
   if (depth > 64) throw new FormatError('GVariant nesting too deep');

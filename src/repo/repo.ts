@@ -168,11 +168,11 @@ export class Repo {
   }
 
   loadDirtree(csum: Checksum): Dirtree {
-    return this.parseMeta(csum, 'dirtree', (b) => parseDirtree(b, true));
+    return this.parseMeta(csum, 'dirtree', (b) => parseDirtree(b));
   }
 
   loadDirmeta(csum: Checksum): FileMeta {
-    return this.parseMeta(csum, 'dirmeta', (b) => parseDirmeta(b, true));
+    return this.parseMeta(csum, 'dirmeta', (b) => parseDirmeta(b));
   }
 
   /** Detached metadata of a commit, or null when there is none. */

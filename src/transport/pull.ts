@@ -406,7 +406,7 @@ export class Puller {
           bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
           await this.store(tree, 'dirtree', bytes);
         }
-        const t = parseDirtree(bytes, true); // checked strictly in fetchMeta or when it was stored
+        const t = parseDirtree(bytes);
         const children: Promise<void>[] = [];
         for (const f of t.files) {
           if (this.seen.has(`${f.checksum}.file`)) continue;
