@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import {
-  type Checksum, type ObjectType, fileChecksumPrefix,
+  type Checksum, type Dirtree, type ObjectType, fileChecksumPrefix,
   isChecksum, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
 import { type Summary, parseSummary } from '../format/index.js';
@@ -384,42 +384,60 @@ export class Puller {
 
   // ------------------------------------------------------------------ tree walk
 
+  /** Walks a commit's tree: what the repo has is read here, what it lacks is fetched. */
   private async scanDir(tree: Checksum, meta: Checksum, presence: ObjectPresence): Promise<void> {
-    const work: Promise<void>[] = [];
+    const jobs: Promise<void>[] = [];
+    try {
+      this.scanLocal(tree, meta, presence, jobs);
+    } catch (e) {
+      if (!this.error) this.error = e;
+    }
+    await Promise.all(jobs);
+  }
+
+  /**
+   * The synchronous part of the walk: a directory whose dirtree the repo has is read and walked
+   * at once (no promise per directory: after a delta, or for an update, that is most of the
+   * tree); each object the repo lacks becomes a job in `jobs`, and a fetched dirtree's job walks
+   * its entries the same way.
+   */
+  private scanLocal(tree: Checksum, meta: Checksum, presence: ObjectPresence, jobs: Promise<void>[]): void {
+    if (this.error) return;
     if (!this.seen.has(`${meta}.dirmeta`)) {
       this.seen.add(`${meta}.dirmeta`);
       if (!presence.has(meta, 'dirmeta')) {
         this.stats.requested++;
-        work.push(this.guard(async () => {
+        jobs.push(this.guard(async () => {
           const b = (await this.fetchMeta(meta, 'dirmeta', false))!;
           await this.store(meta, 'dirmeta', b);
         }));
       }
     }
-    if (!this.seen.has(`${tree}.dirtree`)) {
-      this.seen.add(`${tree}.dirtree`);
-      work.push(this.guard(async () => {
-        let bytes: Buffer;
-        if (presence.has(tree, 'dirtree')) bytes = this.repo.readMetadataBytes(tree, 'dirtree');
-        else {
-          this.stats.requested++;
-          bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
-          await this.store(tree, 'dirtree', bytes);
-        }
-        const t = parseDirtree(bytes);
-        const children: Promise<void>[] = [];
-        for (const f of t.files) {
-          if (this.seen.has(`${f.checksum}.file`)) continue;
-          this.seen.add(`${f.checksum}.file`);
-          if (presence.has(f.checksum, 'file')) continue;
-          this.stats.requested++;
-          children.push(this.guard(() => this.pullContent(f.checksum)));
-        }
-        for (const d of t.dirs) children.push(this.guard(() => this.scanDir(d.tree, d.meta, presence)));
-        await Promise.all(children);
-      }));
+    if (this.seen.has(`${tree}.dirtree`)) return;
+    this.seen.add(`${tree}.dirtree`);
+    if (presence.has(tree, 'dirtree')) {
+      this.scanEntries(parseDirtree(this.repo.readMetadataBytes(tree, 'dirtree')), presence, jobs);
+      return;
     }
-    await Promise.all(work);
+    this.stats.requested++;
+    jobs.push(this.guard(async () => {
+      const bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
+      await this.store(tree, 'dirtree', bytes);
+      const sub: Promise<void>[] = [];
+      this.scanEntries(parseDirtree(bytes), presence, sub);
+      await Promise.all(sub);
+    }));
+  }
+
+  private scanEntries(t: Dirtree, presence: ObjectPresence, jobs: Promise<void>[]): void {
+    for (const f of t.files) {
+      if (this.seen.has(`${f.checksum}.file`)) continue;
+      this.seen.add(`${f.checksum}.file`);
+      if (presence.has(f.checksum, 'file')) continue;
+      this.stats.requested++;
+      jobs.push(this.guard(() => this.pullContent(f.checksum)));
+    }
+    for (const d of t.dirs) this.scanLocal(d.tree, d.meta, presence, jobs);
   }
 
   // ------------------------------------------------------------------ fetch + verify + store
