@@ -3,7 +3,8 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import xattr from '@napi-rs/xattr';
+import { createRequire } from 'node:module';
+import type * as XattrAddon from '@napi-rs/xattr';
 import type { Xattr } from '../format/index.js';
 import { IoError } from '../errors.js';
 
@@ -128,29 +129,37 @@ export function syncHelperPid(): number | undefined {
   return helper?.pid;
 }
 
+const load = createRequire(import.meta.url);
+let addon: typeof XattrAddon | undefined;
+
+/** The native xattr addon, loaded on first use: ~3 ms of start-up that a bare checkout never needs. */
+function xattr(): typeof XattrAddon {
+  return (addon ??= load('@napi-rs/xattr') as typeof XattrAddon);
+}
+
 /** Reads all xattrs of a path without following symlinks, canonicalised by the caller. */
 export function readXattrs(p: string): Xattr[] {
   let names: string[];
   try {
-    names = xattr.listAttributesSync(p);
+    names = xattr().listAttributesSync(p);
   } catch (e) {
     if ((e as Error).message.includes('not supported')) return [];
     throw e;
   }
   const out: Xattr[] = [];
   for (const name of names) {
-    const value = xattr.getAttributeSync(p, name);
+    const value = xattr().getAttributeSync(p, name);
     if (value) out.push({ name, value });
   }
   return out;
 }
 
 export function setXattr(p: string, name: string, value: Uint8Array): void {
-  xattr.setAttributeSync(p, name, value);
+  xattr().setAttributeSync(p, name, value);
 }
 
 export function getXattr(p: string, name: string): Buffer | null {
-  return xattr.getAttributeSync(p, name);
+  return xattr().getAttributeSync(p, name);
 }
 
 /** Up to `len` bytes of the open file `fd` from `pos`: fewer only where the file ends first. */
