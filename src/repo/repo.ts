@@ -54,6 +54,9 @@ function joinBase(p: string): string {
   return b === '/' ? '' : b.endsWith('/') ? b.slice(0, -1) : b;
 }
 
+/** Read buffer for small metadata objects (see readMetadataBytes). */
+const scratch = Buffer.allocUnsafe(64 * 1024);
+
 export class Repo {
   /** `path` normalised, without a trailing slash: object paths are built by concatenation (hot in pull and checkout). */
   private readonly base: string;
@@ -142,6 +145,10 @@ export class Repo {
       throw e;
     }
     try {
+      // most metadata objects are a few hundred bytes: one read, and a second that finds the end,
+      // cost less than fstat (whose Stats object builds four Dates)
+      const n = fs.readSync(fd, scratch, 0, scratch.length, 0);
+      if (n < scratch.length && fs.readSync(fd, scratch, n, 1, n) === 0) return Buffer.from(scratch.subarray(0, n));
       const size = fs.fstatSync(fd).size;
       if (size > MAX_METADATA_SIZE) throw new ObjectCorruptError(`${type} object ${csum} is too large (${size} bytes)`, { object: csum, path: p });
       return readAt(fd, 0, size);
