@@ -7,7 +7,7 @@
  *   full     — v1 from nothing, object by object (deltas disabled)
  *   update   — v1 → v2, object by object (deltas disabled)
  *   delta    — v1 → v2 through the static delta (--require-static-deltas)
- * Prints wall time (best of CAIRN_BENCH_RUNS, default 2), the cairn/ostree ratio (target ≤ 0.8)
+ * Prints wall time (best of CAIRN_BENCH_RUNS, default 3), the cairn/ostree ratio (target ≤ 0.8)
  * and peak RSS of the pulling process (/usr/bin/time).
  */
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { cairnServe } from '../test/lib/net.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CAIRN = path.join(ROOT, 'bin/cairn');
 const DATA = process.env.CAIRN_BENCH_DATA ?? '/tmp/cairn-bench';
-const RUNS = Number(process.env.CAIRN_BENCH_RUNS ?? 2);
+const RUNS = Number(process.env.CAIRN_BENCH_RUNS ?? 3);
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20 });
