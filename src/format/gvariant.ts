@@ -166,7 +166,7 @@ class Writer {
   }
   pushOffsets(offsets: number[], w: number): void {
     const b = Buffer.alloc(offsets.length * w);
-    offsets.forEach((o, i) => writeUintLE(b, i * w, w, o));
+    offsets.forEach((o, i) => writeOffset(b, i * w, w, o));
     this.push(b);
   }
   finish(): Buffer {
@@ -174,9 +174,12 @@ class Writer {
   }
 }
 
-function writeUintLE(b: Buffer, pos: number, w: number, v: number): void {
-  if (w === 8) b.writeBigUInt64LE(BigInt(v), pos);
-  else b.writeUIntLE(v, pos, w);
+/** Writes a framing offset `v` of width `w` (1, 2, 4 or 8 bytes, little-endian) at `pos`. */
+export function writeOffset(b: Buffer, pos: number, w: number, v: number): void {
+  if (w === 1) b[pos] = v;
+  else if (w === 2) b.writeUInt16LE(v, pos);
+  else if (w === 4) b.writeUInt32LE(v, pos);
+  else b.writeBigUInt64LE(BigInt(v), pos);
 }
 
 /** Serialises `value` as type `sig` in normal form. */
@@ -326,13 +329,14 @@ export function parse(sig: string | GType, buf: Uint8Array, trusted = false): GV
   return v;
 }
 
-function readUintLE(b: Buffer, pos: number, w: number): number {
-  if (w === 8) {
-    const v = b.readBigUInt64LE(pos);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('GVariant offset out of range');
-    return Number(v);
-  }
-  return b.readUIntLE(pos, w);
+/** Reads a framing offset of width `w` (1, 2, 4 or 8 bytes, little-endian) at `pos`. */
+export function readOffset(b: Buffer, pos: number, w: number): number {
+  if (w === 1) return b[pos]!;
+  if (w === 2) return b.readUInt16LE(pos);
+  if (w === 4) return b.readUInt32LE(pos);
+  const v = b.readBigUInt64LE(pos);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('GVariant offset out of range');
+  return Number(v);
 }
 
 // ignoreBOM: a leading U+FEFF is part of the string (the default would strip it, and the string
@@ -412,14 +416,14 @@ function readArray(e: GType, b: Buffer, depth: number): GValue {
     return out;
   }
   const w = offsetSize(b.length);
-  const lastEnd = readUintLE(b, b.length - w, w);
+  const lastEnd = readOffset(b, b.length - w, w);
   if (lastEnd > b.length - w) throw new FormatError('GVariant array offset out of range');
   const tableBytes = b.length - lastEnd;
   if (tableBytes % w !== 0) throw new FormatError('GVariant array offset table is misaligned');
   const n = tableBytes / w;
   let start = 0;
   for (let i = 0; i < n; i++) {
-    const end = readUintLE(b, lastEnd + i * w, w);
+    const end = readOffset(b, lastEnd + i * w, w);
     start = alignUp(start, el.align);
     if (end < start || end > lastEnd) throw new FormatError('GVariant array element out of range');
     out.push(read(e, b.subarray(start, end), depth + 1));
@@ -446,7 +450,7 @@ function readTuple(members: readonly GType[], b: Buffer, depth: number): GValue 
     else {
       tableEnd -= w;
       if (tableEnd < 0) throw new FormatError('GVariant tuple offset table out of range');
-      end = readUintLE(b, tableEnd, w);
+      end = readOffset(b, tableEnd, w);
     }
     if (pos > end || end > tableEnd) throw new FormatError('GVariant tuple member out of range');
     out.push(read(m, b.subarray(pos, end), depth + 1));

@@ -4,7 +4,7 @@
  */
 import { FormatError } from '../errors.js';
 import { type Checksum, checksumFromBytes, checksumToBytes, sha256 } from './checksum.js';
-import { type GValue, type Variant, bswap64, offsetSize, offsetWidthFor, parse, serialize } from './gvariant.js';
+import { type GValue, type Variant, bswap64, offsetSize, offsetWidthFor, parse, readOffset, serialize, writeOffset } from './gvariant.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
@@ -290,22 +290,6 @@ export function validateFileName(name: string): void {
 // is what normal form means for this type (the unit tests compare it with the generic path).
 
 const CHECKSUM_BYTES = 32;
-
-function writeOffset(b: Buffer, pos: number, w: number, v: number): void {
-  if (w === 1) b[pos] = v;
-  else if (w === 2) b.writeUInt16LE(v, pos);
-  else if (w === 4) b.writeUInt32LE(v, pos);
-  else b.writeBigUInt64LE(BigInt(v), pos);
-}
-
-function readOffset(b: Buffer, pos: number, w: number): number {
-  if (w === 1) return b[pos]!;
-  if (w === 2) return b.readUInt16LE(pos);
-  if (w === 4) return b.readUInt32LE(pos);
-  const v = b.readBigUInt64LE(pos);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('GVariant offset out of range');
-  return Number(v);
-}
 
 interface EncodedEntry {
   readonly name: Buffer;
