@@ -270,7 +270,6 @@ export interface Dirtree {
   readonly dirs: readonly DirtreeDir[];
 }
 
-
 /** Byte-wise name order (strcmp), as ostree sorts dirtree entries. */
 export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
