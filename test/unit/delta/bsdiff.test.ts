@@ -34,6 +34,37 @@ describe('bsdiff', () => {
     const p = bsdiff(old, edited);
     assert.ok(deflateRawSync(p).length < edited.length / 20);
   });
+  it('adds old bytes only where the diff window overlaps the old file', () => {
+    // hand-made patches whose windows start before the old file, straddle its end or miss it,
+    // checked against the definition: new[i] = diff[i] + (old[o] if 0 <= o < old.length, else 0)
+    const off = (v: number): Buffer => {
+      const b = Buffer.alloc(8);
+      let y = Math.abs(v);
+      for (let i = 0; i < 8; i++) {
+        b[i] = y % 256;
+        y = Math.floor(y / 256);
+      }
+      if (v < 0) b[7]! |= 0x80;
+      return b;
+    };
+    const old = prng(300, 'window');
+    const controls: [diff: number, extra: number, seek: number][] = [[50, 5, -80], [60, 0, 200], [90, 3, 400], [70, 0, -1000], [30, 2, 0]];
+    let oldPos = 0;
+    const chunks: Buffer[] = [];
+    const expected: number[] = [];
+    for (const [k, [diff, extra, seek]] of controls.entries()) {
+      const d = prng(diff, `d${k}`);
+      const x = prng(extra, `x${k}`);
+      chunks.push(off(diff), off(extra), off(seek), d, x);
+      for (let i = 0; i < diff; i++) {
+        const o = oldPos + i;
+        expected.push((d[i]! + (o >= 0 && o < old.length ? old[o]! : 0)) & 0xff);
+      }
+      expected.push(...x);
+      oldPos += diff + seek;
+    }
+    assert.ok(bspatch(old, Buffer.concat(chunks), expected.length).equals(Buffer.from(expected)));
+  });
   it('refuses truncated and inconsistent patches', () => {
     const old = prng(1000, 'o');
     const nw = Buffer.concat([old.subarray(0, 500), Buffer.from('new bytes'), old.subarray(500)]);
