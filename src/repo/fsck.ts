@@ -8,8 +8,7 @@ import {
   type Checksum, type Dirtree, type ObjectType, S_IFLNK, S_IFMT, fileChecksumPrefix, parseCommit, parseDirmeta,
   parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
-import { CairnError, FormatError, ObjectCorruptError } from '../errors.js';
-import { inspectFilezFile } from './object-files.js';
+import { inspectFilezFile, problemMessage } from './object-files.js';
 import { listRefs } from './refs.js';
 import type { Repo } from './repo.js';
 import { SMALL_FILE } from './staging.js';
@@ -61,7 +60,7 @@ export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResu
         else parseMetadata(bytes);
       }
     } catch (e) {
-      const why = e instanceof CairnError && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+      const why = problemMessage(e);
       problems.push({ kind: 'corrupt', object: o.checksum, type: o.type, message: `corrupt ${o.type} object ${o.checksum}: ${why}` });
     }
     checked++;
@@ -129,12 +128,7 @@ export async function fsck(repo: Repo, opts: FsckOptions = {}): Promise<FsckResu
  */
 async function verifyLargeContent(repo: Repo, csum: Checksum, p: string): Promise<void> {
   if (repo.archive) {
-    try {
-      await inspectFilezFile(csum, p);
-    } catch (e) {
-      if (e instanceof ObjectCorruptError && !(e.cause instanceof FormatError)) throw new Error(e.message);
-      throw e;
-    }
+    await inspectFilezFile(csum, p);
     return;
   }
   const obj = repo.openContent(csum);

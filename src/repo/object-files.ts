@@ -195,9 +195,18 @@ export function verifyContentFile(job: { path: string; csum: Checksum; mode: Rep
     inspectFilez(job.csum, fs.readFileSync(job.path));
     return null;
   } catch (e) {
-    if (e instanceof ObjectCorruptError && !(e.cause instanceof FormatError)) return e.message;
-    return e instanceof CairnError && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+    return problemMessage(e);
   }
+}
+
+/**
+ * How fsck words what is wrong with an object, from the error that checking it threw: an
+ * ObjectCorruptError says it best itself, unless it only wraps a format error (then that one is
+ * the detail); a cairn error with a cause gives the cause; anything else its own message.
+ */
+export function problemMessage(e: unknown): string {
+  if (e instanceof ObjectCorruptError && !(e.cause instanceof FormatError)) return e.message;
+  return e instanceof CairnError && e.cause instanceof Error ? e.cause.message : (e as Error).message;
 }
 
 /** One unit of work for writeObjectJob (and so for a writer-pool worker). */
