@@ -169,11 +169,12 @@ export class Repo {
     }
   }
 
-  // objects were verified when they entered the repository: parsed without the normal-form pass
+  // a commit was verified when it entered the repository: parsed without the normal-form pass
   loadCommit(csum: Checksum): Commit {
     return this.parseMeta(csum, 'commit', (b) => parseCommit(b, true));
   }
 
+  // dirtrees and dirmetas have their own codecs, whose strict checks cost nothing extra
   loadDirtree(csum: Checksum): Dirtree {
     return this.parseMeta(csum, 'dirtree', (b) => parseDirtree(b));
   }
