@@ -343,6 +343,22 @@ export function readOffset(b: Buffer, pos: number, w: number): number {
 // would no longer be the bytes it came from)
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Decodes b[s, e) as the contents of a GVariant string (its NUL excluded): no NUL, valid UTF-8. */
+export function decodeString(b: Buffer, s: number, e: number): string {
+  let ascii = true;
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (c === 0) throw new FormatError('GVariant string contains NUL');
+    if (c >= 0x80) ascii = false;
+  }
+  if (ascii) return b.toString('latin1', s, e);
+  try {
+    return utf8.decode(b.subarray(s, e));
+  } catch {
+    throw new FormatError('GVariant string is not valid UTF-8');
+  }
+}
+
 function read(t: GType, b: Buffer, depth: number): GValue {
   if (depth > 64) throw new FormatError('GVariant nesting too deep');
   const l = layout(t);
@@ -374,13 +390,7 @@ function read(t: GType, b: Buffer, depth: number): GValue {
     case 'o':
     case 'g': {
       if (b.length === 0 || b[b.length - 1] !== 0) throw new FormatError('GVariant string is not NUL-terminated');
-      const body = b.subarray(0, b.length - 1);
-      if (body.includes(0)) throw new FormatError('GVariant string contains NUL');
-      try {
-        return utf8.decode(body);
-      } catch {
-        throw new FormatError('GVariant string is not valid UTF-8');
-      }
+      return decodeString(b, 0, b.length - 1);
     }
     case 'v': {
       const z = b.lastIndexOf(0);

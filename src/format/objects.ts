@@ -4,7 +4,7 @@
  */
 import { FormatError } from '../errors.js';
 import { type Checksum, checksumFromBytes, checksumToBytes, sha256 } from './checksum.js';
-import { type GValue, type Variant, bswap64, offsetSize, offsetWidthFor, parse, readOffset, serialize, writeOffset } from './gvariant.js';
+import { type GValue, type Variant, bswap64, decodeString, offsetSize, offsetWidthFor, parse, readOffset, serialize, writeOffset } from './gvariant.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
@@ -76,7 +76,6 @@ export function validateDirMode(mode: number): void {
 // generic path.
 
 const XATTRS = 'a(ayay)';
-const TEXT_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const NO_BYTES = Buffer.alloc(0);
 
 function xattrsBytes(xs: readonly Xattr[]): Buffer {
@@ -91,22 +90,6 @@ function xattrsFromBytes(b: Buffer): Xattr[] {
 function stringBytes(v: string): Buffer {
   if (v.includes('\0')) throw new FormatError('GVariant strings cannot contain NUL');
   return Buffer.from(v, 'utf8');
-}
-
-/** Decodes b[s, e) as GVariant string contents (no NUL, valid UTF-8). */
-function decodeString(b: Buffer, s: number, e: number): string {
-  let ascii = true;
-  for (let i = s; i < e; i++) {
-    const c = b[i]!;
-    if (c === 0) throw new FormatError('GVariant string contains NUL');
-    if (c >= 0x80) ascii = false;
-  }
-  if (ascii) return b.toString('latin1', s, e);
-  try {
-    return TEXT_DECODER.decode(b.subarray(s, e));
-  } catch {
-    throw new FormatError('GVariant string is not valid UTF-8');
-  }
 }
 
 /**
