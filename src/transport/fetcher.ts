@@ -308,8 +308,6 @@ class BodyCollector {
   private received = 0;
   private windowBytes = 0;
   private fd: number | null = null;
-  /** The body went to the part file (the fd is closed by now). */
-  private spilled = false;
   private prefix: Buffer | null = null;
   private prefixDone: boolean;
 
@@ -386,8 +384,9 @@ class BodyCollector {
       throw new Transient(new PullNetworkError(`${href}: body is ${received} bytes, Content-Length said ${contentLength}`, { url: href }));
     }
     if (!this.prefixDone && this.prefix) this.req.capFromPrefix!(this.prefix);
+    const spilled = this.fd !== null;
     this.close();
-    if (this.spilled) return { kind: 'file', file: this.req.partFile!, size: this.offset + received };
+    if (spilled) return { kind: 'file', file: this.req.partFile!, size: this.offset + received };
     return { kind: 'buffer', bytes: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.inMemory) };
   }
 
@@ -395,7 +394,6 @@ class BodyCollector {
     if (this.fd !== null) {
       fs.closeSync(this.fd);
       this.fd = null;
-      this.spilled = true;
     }
   }
 }
