@@ -58,8 +58,10 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
       fs.closeSync(inFd);
       fs.closeSync(outFd);
     }
-    if (fs.statSync(outPath).size > maxOutput) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
-    return fs.readFileSync(outPath);
+    // with a cap, ulimit -f bounds the file to one 512-byte block past it: reading it whole is safe
+    const out = fs.readFileSync(outPath);
+    if (out.length > maxOutput) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
+    return out;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
