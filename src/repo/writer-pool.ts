@@ -120,8 +120,9 @@ class WriterPool {
 
   /**
    * Jobs go out at the end of an event-loop turn, and only to a worker with nothing to do (shared
-   * jobs: with at most one message in hand): while it is busy they gather into its next message. A message costs the main thread ~50 µs (and
-   * wakes the worker), so batching matters; an idle worker is never kept waiting.
+   * jobs: with at most one message in hand): while it is busy they gather into its next message.
+   * A message costs the main thread ~50 µs (and wakes the worker), so batching matters; an idle
+   * worker is never kept waiting.
    */
   private flush(): void {
     this.flushScheduled = false;
@@ -139,7 +140,7 @@ class WriterPool {
   }
 
   private post(lane: Lane): void {
-    if (this.shared.length > 0 && !lane.dead) {
+    if (this.shared.length > 0) {
       // shared jobs carry no buffers; their waiters follow the lane's own, as the jobs do
       const take = this.shared.splice(0, SHARED_BATCH);
       if (lane.waiting.length === 0) lane.worker.ref();
