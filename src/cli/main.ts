@@ -10,6 +10,17 @@ import { registerStaticDeltaCommands } from './commands/static-delta.js';
 import { registerSignCommands } from './commands/sign.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { err } from './render.js';
+import { trustExtraCaCertsFile } from '../transport/index.js';
+
+// bin/cairn hands NODE_EXTRA_CA_CERTS over under this name, so that Node does not parse the file
+// at start-up (see transport/trust.ts): the transport trusts it when it connects, and child
+// processes get the variable back as it was.
+const deferredCa = process.env.CAIRN_DEFERRED_EXTRA_CA_CERTS;
+if (deferredCa !== undefined) {
+  delete process.env.CAIRN_DEFERRED_EXTRA_CA_CERTS;
+  process.env.NODE_EXTRA_CA_CERTS = deferredCa;
+  trustExtraCaCertsFile(deferredCa);
+}
 
 export function buildProgram(): Command {
   const program = new Command();

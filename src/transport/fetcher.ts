@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
-import type { Agent, Dispatcher, EnvHttpProxyAgent } from 'undici';
+import type { Agent, Dispatcher, EnvHttpProxyAgent, buildConnector as BuildConnector } from 'undici';
 import { readAt } from '../repo/index.js';
+import { tlsContextFor } from './trust.js';
 import {
   type CairnError, PullHttpError, PullNetworkError, PullRedirectError, PullTimeoutError, PullTooLargeError,
 } from '../errors.js';
@@ -60,6 +61,8 @@ export interface HttpFetcherOptions {
   onBytes?: (n: number) => void;
   /** Called once per HTTP request (tests, logs). */
   onRequest?: (r: { url: string; range: string | null }) => void;
+  /** Trust only the certificate authorities in this PEM file (a remote's `tls-ca-path`). */
+  caPath?: string;
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -101,10 +104,31 @@ export class HttpFetcher implements Fetcher {
     // loads fetch, WebSocket, caches and mocks (60 ms of start-up, against 25 for the Agent).
     // HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured through undici's EnvHttpProxyAgent, which
     // needs the whole package (its tunnels use the connect() API the index adds to dispatchers).
+    // Certificate authorities other than Node's defaults (trust.ts) go into every TLS connection:
+    // to the origin, to a host it redirects to, through or to a proxy.
     const load = createRequire(import.meta.url);
-    this.dispatcher = proxyConfigured()
-      ? new (load('undici') as { EnvHttpProxyAgent: typeof EnvHttpProxyAgent }).EnvHttpProxyAgent(common)
-      : new (load('undici/lib/dispatcher/agent.js') as typeof Agent)(common);
+    const tlsContext = tlsContextFor(opts.caPath);
+    if (proxyConfigured()) {
+      const tls = tlsContext ? { secureContext: tlsContext() } : {};
+      this.dispatcher = new (load('undici') as { EnvHttpProxyAgent: typeof EnvHttpProxyAgent }).EnvHttpProxyAgent({
+        ...common, connect: tls, requestTls: tls, proxyTls: tls,
+      });
+    } else {
+      const Agent_ = load('undici/lib/dispatcher/agent.js') as typeof Agent;
+      if (tlsContext) {
+        // the context (a parse of every root certificate) is made at the first TLS connection
+        const buildConnector = load('undici/lib/core/connect.js') as typeof BuildConnector;
+        let plain: BuildConnector.connector | null = null;
+        let secure: BuildConnector.connector | null = null;
+        this.dispatcher = new Agent_({
+          ...common,
+          connect: (o, cb) =>
+            o.protocol === 'https:' ? (secure ??= buildConnector({ secureContext: tlsContext() }))(o, cb) : (plain ??= buildConnector({}))(o, cb),
+        });
+      } else {
+        this.dispatcher = new Agent_(common);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -398,6 +422,13 @@ class BodyCollector {
   }
 }
 
+/** Node's codes for a certificate that fails verification: not transient, not retried. */
+const TLS_VERIFY = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 function mapError(e: unknown, href: string): Error {
   if (e instanceof Transient || (e as CairnError).code?.startsWith?.('PULL_')) return e as Error;
   const code = (e as { code?: string }).code ?? '';
@@ -410,6 +441,9 @@ function mapError(e: unknown, href: string): Error {
   }
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new PullNetworkError(`${href}: cannot connect (${code})`, { url: href });
+  }
+  if (TLS_VERIFY.has(code)) {
+    return new PullNetworkError(`${href}: the server's TLS certificate is not trusted (${msg}; see the remote's tls-ca-path)`, { url: href });
   }
   const NET = ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN',
     'ERR_STREAM_PREMATURE_CLOSE'];

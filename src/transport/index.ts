@@ -12,6 +12,7 @@ export { serveRepo, type RunningServer, type ServeOptions } from './server.js';
 export { HttpFetcher, type Fetcher, type FetchRequest, type FetchResult } from './fetcher.js';
 export { Puller, newStats, parsePullRefs, type PullResult, type PullStats, type PullRefSpec } from './pull.js';
 export { MAX_CONTENT_OBJECT, MAX_METADATA_FETCH, MAX_SUMMARY_SIZE } from './source.js';
+export { trustExtraCaCertsFile } from './trust.js';
 
 export interface RemotePullOptions {
   refs: readonly string[];
@@ -62,6 +63,7 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: RemotePul
     ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
     ...(opts.maxRedirects !== undefined ? { maxRedirects: opts.maxRedirects } : {}),
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
+    ...(remote.options['tls-ca-path'] ? { caPath: remote.options['tls-ca-path'] } : {}),
     onBytes: (n) => {
       stats.bytes += n;
     },

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { CAIRN, type Run } from './helpers.js';
@@ -46,16 +47,18 @@ export interface Hit {
  */
 export class TestServer {
   readonly hits: Hit[] = [];
-  private server!: http.Server;
+  private server!: http.Server | https.Server;
   url = '';
   hook: ((req: http.IncomingMessage, res: http.ServerResponse, file: string, rel: string) => boolean | Promise<boolean>) | null = null;
 
   constructor(readonly root: string) {}
 
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+  /** Listens on 127.0.0.1; over HTTPS with `tls` (PEM key and certificate). */
+  async start(tls?: { key: string; cert: string }): Promise<this> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.handle(req, res);
+    this.server = tls ? https.createServer(tls, handler) : http.createServer(handler);
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
     return this;
   }
 
