@@ -17,11 +17,8 @@ export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: 
   const preset = `${opts.preset ?? 8}${opts.extreme ? 'e' : ''}`;
   // --x86: the BCJ filter for x86 machine code (any xz/liblzma decoder, ostree's included, reads it)
   const filters = opts.x86 ? ['--x86', `--lzma2=preset=${preset}`] : [`-${preset}`];
-  // only xz's multi-threaded encoder records each block's sizes in its header, without which a
-  // decoder cannot split the work; `-T+1` is that encoder with one thread (xz >= 5.4)
-  const threads = opts.threads ?? 1;
-  const blocks = opts.blockSize !== undefined ? [`--block-size=${opts.blockSize}`, threads === 1 ? '-T+1' : `-T${threads}`] : [`-T${threads}`];
-  const args = ['-z', '-c', '-q', '--check=crc64', ...filters, ...blocks];
+  const blocks = opts.blockSize !== undefined ? [`--block-size=${opts.blockSize}`] : [];
+  const args = ['-z', '-c', '-q', '--check=crc64', ...filters, ...blocks, `-T${opts.threads ?? 1}`];
   return run(args, data, Number.MAX_SAFE_INTEGER, 'compressing delta part');
 }
 

@@ -96,19 +96,15 @@ export function treeDiff(a: Map<string, TreeEntry>, b: Map<string, TreeEntry>): 
   return d;
 }
 
-/**
- * The blocks of an xz stream, as `xz --list` sees them (it reads only files): how many, and how
- * many record their sizes in their headers (what a threaded decoder needs to split the work).
- */
-export function xzBlocks(stream: Uint8Array): { count: number; sized: number } {
+/** Number of blocks in an xz stream, as `xz --list` counts them (it reads only files). */
+export function xzBlockCount(stream: Uint8Array): number {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-xzlist-'));
   try {
     const f = path.join(dir, 's.xz');
     fs.writeFileSync(f, stream);
-    const r = spawnSync('xz', ['--robot', '--list', '-vv', f], { encoding: 'utf8' });
+    const r = spawnSync('xz', ['--robot', '--list', f], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`xz --list: ${r.stderr}`);
-    const blocks = r.stdout.split('\n').filter((l) => l.startsWith('block\t')).map((l) => l.split('\t'));
-    return { count: blocks.length, sized: blocks.filter((b) => b[12] === 'cu').length };
+    return Number(r.stdout.split('\n').find((l) => l.startsWith('totals\t'))!.split('\t')[2]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
