@@ -98,21 +98,6 @@ function walkCommit(repo: Repo, commit: Checksum): TreeWalk {
   return { meta, files, all };
 }
 
-/**
- * A part's xz stream is cut into blocks of at least this size, at most MAX_PART_BLOCKS of them, so
- * that the applying host's xz decodes a large part on several cores. Each block starts with an
- * empty dictionary; measured on the benchmark's 9.5 MB executables part, two blocks cost 0.35 %
- * more bytes and halve the decode's wall time (0.16 s -> 0.09 s on two cores).
- */
-const MIN_PART_BLOCK = 4 << 20;
-const MAX_PART_BLOCKS = 4;
-
-/** The xz block size for a part of `length` uncompressed bytes; undefined: one block. */
-export function partBlockSize(length: number): number | undefined {
-  const blocks = Math.min(MAX_PART_BLOCKS, Math.floor(length / MIN_PART_BLOCK));
-  return blocks >= 2 ? Math.ceil(length / blocks) : undefined;
-}
-
 /** An executables part smaller than this is compressed without the x86 filter. */
 const MIN_X86_PART = 256 * 1024;
 
@@ -293,7 +278,7 @@ export async function generateStaticDelta(repo: Repo, opts: GenerateOptions): Pr
     if (running >= cores) await new Promise<void>((r) => waiting.push(r));
     running++;
     try {
-      const xz = await xzCompress(payload, { preset: 8, x86, blockSize: partBlockSize(payload.length) });
+      const xz = await xzCompress(payload, { preset: 8, x86 });
       opts.onProgress?.({ phase: 'compress', done: ++compressedCount, total: compressedCount });
       return Buffer.concat([Buffer.from([COMPRESSION_XZ]), xz]);
     } finally {

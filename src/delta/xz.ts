@@ -9,26 +9,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeltaCompressionError } from '../errors.js';
 
-/**
- * xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables, and
- * split into blocks of `blockSize` bytes, which a threaded decoder (xz ≥ 5.4) decodes in parallel.
- */
-export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean; blockSize?: number } = {}): Promise<Buffer> {
+/** xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables. */
+export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean } = {}): Promise<Buffer> {
   const preset = `${opts.preset ?? 8}${opts.extreme ? 'e' : ''}`;
   // --x86: the BCJ filter for x86 machine code (any xz/liblzma decoder, ostree's included, reads it)
   const filters = opts.x86 ? ['--x86', `--lzma2=preset=${preset}`] : [`-${preset}`];
-  const blocks = opts.blockSize !== undefined ? [`--block-size=${opts.blockSize}`] : [];
-  const args = ['-z', '-c', '-q', '--check=crc64', ...filters, ...blocks, `-T${opts.threads ?? 1}`];
+  const args = ['-z', '-c', '-q', '--check=crc64', ...filters, `-T${opts.threads ?? 1}`];
   return run(args, data, Number.MAX_SAFE_INTEGER, 'compressing delta part');
 }
 
-/**
- * Decompresses one xz stream, refusing output larger than `maxOutput` (decompression bombs).
- * `-T0`: a stream of several blocks is decoded on as many threads as there are cores; a stream
- * of one block (as ostree writes them) is decoded as before, on one.
- */
+/** Decompresses one xz stream, refusing output larger than `maxOutput` (decompression bombs). */
 export function xzDecompress(data: Uint8Array, maxOutput: number): Promise<Buffer> {
-  return run(['-d', '-c', '-q', '-T0'], data, maxOutput, 'decompressing delta part');
+  return run(['-d', '-c', '-q'], data, maxOutput, 'decompressing delta part');
 }
 
 /**

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff, xzBlockCount } from '../lib/helpers.js';
+import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
 import { pseudoRandom } from '../lib/trees.js';
 import { parseSuperblock, serializeSuperblock, parsePartPayload, serializePartPayload } from '../../src/format/delta.js';
 import { sha256 } from '../../src/format/index.js';
@@ -119,32 +119,6 @@ describe('static deltas with the real ostree', () => {
     ok(ostree(['static-delta', 'apply-offline', `--repo=${c}`, sb]), 'ostree apply-offline');
     ok(ostree(['fsck', `--repo=${c}`]), 'ostree fsck');
     assert.deepEqual(treeDiff(ostreeTree(SRC, A), ostreeTree(c, A)), []);
-  });
-
-  it('a part over 8 MiB is cut into xz blocks; ostree and cairn both apply it', () => {
-    // 40 files of 240 KB: one 9.4 MB part (each file is under the 4 MiB fallback size)
-    const t = path.join(W, 't-blocks');
-    const seed = pseudoRandom(65_536, 'blocks');
-    for (let i = 0; i < 40; i++) {
-      const b = Buffer.concat([seed, seed, seed, seed.subarray(0, 43_392)]);
-      b.writeUInt32LE(i, (i * 997) % 200_000);
-      write(t, `data/f${i}`, b);
-    }
-    const src = path.join(W, 'src-blocks');
-    ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
-    const c = ok(cairn(['commit', `--repo=${src}`, '-b', 'main', '--timestamp=2024-01-01T00:00:00Z', `--tree=dir=${t}`]));
-    ok(cairn(['static-delta', 'generate', `--repo=${src}`, '--empty', `--to=${c}`]));
-    const part = fs.readFileSync(path.join(src, relDir(null, c), '0'));
-    assert.equal(part[0], 'x'.charCodeAt(0), 'xz-compressed part');
-    assert.equal(xzBlockCount(part.subarray(1)), 2, 'two xz blocks');
-    const sb = path.join(src, relDir(null, c), 'superblock');
-    for (const tool of ['ostree', 'cairn'] as const) {
-      const dst = path.join(W, `c-blocks-${tool}`);
-      ok(ostree(['init', `--repo=${dst}`, '--mode=bare-user']));
-      ok((tool === 'ostree' ? ostree : cairn)(['static-delta', 'apply-offline', `--repo=${dst}`, sb]), `${tool} apply-offline`);
-      ok(ostree(['fsck', `--repo=${dst}`]), 'ostree fsck');
-      assert.deepEqual(treeDiff(ostreeTree(src, c), ostreeTree(dst, c)), []);
-    }
   });
 
   it('ostree pull --require-static-deltas fetches a cairn delta over HTTP', async () => {

@@ -95,17 +95,3 @@ export function treeDiff(a: Map<string, TreeEntry>, b: Map<string, TreeEntry>): 
   for (const p of b.keys()) if (!a.has(p)) d.push(`only in second: ${p}`);
   return d;
 }
-
-/** Number of blocks in an xz stream, as `xz --list` counts them (it reads only files). */
-export function xzBlockCount(stream: Uint8Array): number {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-xzlist-'));
-  try {
-    const f = path.join(dir, 's.xz');
-    fs.writeFileSync(f, stream);
-    const r = spawnSync('xz', ['--robot', '--list', f], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`xz --list: ${r.stderr}`);
-    return Number(r.stdout.split('\n').find((l) => l.startsWith('totals\t'))!.split('\t')[2]);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
