@@ -109,6 +109,32 @@ function bool(r: Remote, key: string, dflt: boolean): boolean {
   throw new RemoteInvalidError(`remote "${r.name}": ${key}="${v}" is not a boolean`);
 }
 
+/** A remote's TLS settings: its `tls-*` options, as ostree reads them. */
+export interface RemoteTls {
+  /** The remote's name, for messages. */
+  remote?: string;
+  /** Trust only the certificate authorities in this PEM file. */
+  caPath?: string;
+  /** A client certificate and its key (PEM), set together. */
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  /** Do not check the server's certificate. */
+  permissive?: boolean;
+}
+
+/** The TLS settings of a remote (tls-ca-path, tls-client-cert-path, tls-client-key-path, tls-permissive). */
+export function remoteTls(r: Remote): RemoteTls {
+  const t: RemoteTls = { remote: r.name };
+  if (r.options['tls-ca-path']) t.caPath = r.options['tls-ca-path'];
+  if (r.options['tls-client-cert-path']) t.clientCertPath = r.options['tls-client-cert-path'];
+  if (r.options['tls-client-key-path']) t.clientKeyPath = r.options['tls-client-key-path'];
+  if (!t.clientCertPath !== !t.clientKeyPath) {
+    throw new RemoteInvalidError(`remote "${r.name}": tls-client-cert-path and tls-client-key-path must be set together`);
+  }
+  if (bool(r, 'tls-permissive', false)) t.permissive = true;
+  return t;
+}
+
 /** Signature policy of a remote (spec §4.1): sign-verify, sign-verify-summary and the trusted keys. */
 export function remoteSignPolicy(r: Remote): RemoteSignPolicy {
   const sv = r.options['sign-verify'];

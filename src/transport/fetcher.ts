@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Agent, Dispatcher, EnvHttpProxyAgent, buildConnector as BuildConnector } from 'undici';
-import { readAt } from '../repo/index.js';
-import { tlsContextFor } from './trust.js';
+import { type RemoteTls, readAt } from '../repo/index.js';
+import { tlsOptionsFor } from './trust.js';
 import {
   type CairnError, PullHttpError, PullNetworkError, PullRedirectError, PullTimeoutError, PullTooLargeError,
 } from '../errors.js';
@@ -61,8 +61,8 @@ export interface HttpFetcherOptions {
   onBytes?: (n: number) => void;
   /** Called once per HTTP request (tests, logs). */
   onRequest?: (r: { url: string; range: string | null }) => void;
-  /** Trust only the certificate authorities in this PEM file (a remote's `tls-ca-path`). */
-  caPath?: string;
+  /** The remote's TLS settings (its `tls-*` options). */
+  tls?: RemoteTls;
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -104,26 +104,25 @@ export class HttpFetcher implements Fetcher {
     // loads fetch, WebSocket, caches and mocks (60 ms of start-up, against 25 for the Agent).
     // HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured through undici's EnvHttpProxyAgent, which
     // needs the whole package (its tunnels use the connect() API the index adds to dispatchers).
-    // Certificate authorities other than Node's defaults (trust.ts) go into every TLS connection:
-    // to the origin, to a host it redirects to, through or to a proxy.
+    // TLS settings other than Node's defaults (trust.ts) go into every TLS connection: to the
+    // origin, to a host it redirects to, through or to a proxy.
     const load = createRequire(import.meta.url);
-    const tlsContext = tlsContextFor(opts.caPath);
+    const tlsOptions = tlsOptionsFor(opts.tls);
     if (proxyConfigured()) {
-      const tls = tlsContext ? { secureContext: tlsContext() } : {};
+      const tls = tlsOptions ? tlsOptions() : {};
       this.dispatcher = new (load('undici') as { EnvHttpProxyAgent: typeof EnvHttpProxyAgent }).EnvHttpProxyAgent({
         ...common, connect: tls, requestTls: tls, proxyTls: tls,
       });
     } else {
       const Agent_ = load('undici/lib/dispatcher/agent.js') as typeof Agent;
-      if (tlsContext) {
-        // the context (a parse of every root certificate) is made at the first TLS connection
+      if (tlsOptions) {
         const buildConnector = load('undici/lib/core/connect.js') as typeof BuildConnector;
         let plain: BuildConnector.connector | null = null;
         let secure: BuildConnector.connector | null = null;
         this.dispatcher = new Agent_({
           ...common,
           connect: (o, cb) =>
-            o.protocol === 'https:' ? (secure ??= buildConnector({ secureContext: tlsContext() }))(o, cb) : (plain ??= buildConnector({}))(o, cb),
+            o.protocol === 'https:' ? (secure ??= buildConnector({ ...tlsOptions() }))(o, cb) : (plain ??= buildConnector({}))(o, cb),
         });
       } else {
         this.dispatcher = new Agent_(common);

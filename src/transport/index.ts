@@ -2,7 +2,7 @@
 import { FormatError, RemoteInvalidError } from '../errors.js';
 import { type Checksum, parseMetadata } from '../format/index.js';
 import type { Repo } from '../repo/index.js';
-import { getRemote, remoteSignPolicy } from '../repo/index.js';
+import { getRemote, remoteSignPolicy, remoteTls } from '../repo/index.js';
 import { verifyCommitSignature, verifySummarySignature } from '../repo/index.js';
 import { HttpFetcher, type HttpFetcherOptions } from './fetcher.js';
 import { type PullResult, type PullStats, Puller, newStats, parsePullRefs } from './pull.js';
@@ -63,7 +63,7 @@ export async function pullRemote(repo: Repo, remoteName: string, opts: RemotePul
     ...(opts.retries !== undefined ? { retries: opts.retries } : {}),
     ...(opts.maxRedirects !== undefined ? { maxRedirects: opts.maxRedirects } : {}),
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
-    ...(remote.options['tls-ca-path'] ? { caPath: remote.options['tls-ca-path'] } : {}),
+    tls: remoteTls(remote),
     onBytes: (n) => {
       stats.bytes += n;
     },

@@ -1,20 +1,23 @@
 /**
- * Which certificate authorities a pull trusts over TLS.
+ * TLS for a pull: which certificate authorities it trusts, and the client certificate it shows.
  *
- * By default, Node's: its bundled roots plus NODE_EXTRA_CA_CERTS. Node 20 reads and parses the
+ * By default, Node's roots plus NODE_EXTRA_CA_CERTS. Node 20 reads and parses the
  * NODE_EXTRA_CA_CERTS file as it starts, before any code runs: 38 ms of every cairn run on a
  * host that sets it to Debian's bundle, for commands that never open a TLS connection. bin/cairn
  * therefore hands the variable over under another name, and the CLI gives it here
- * (trustExtraCaCertsFile): the certificates are read when a fetcher is made and parsed at the
- * first TLS connection, and are trusted beside the bundled roots, as Node would have.
+ * (trustExtraCaCertsFile): the file is read when a fetcher is made and parsed at the first TLS
+ * connection, and its certificates are trusted beside the bundled roots, as Node would have.
  *
- * A remote's `tls-ca-path` (an ostree remote option) replaces the roots: only the certificates in
- * that file are trusted for that remote.
+ * A remote's options, as ostree reads them: `tls-ca-path` replaces the roots (only the
+ * certificates in that file are trusted for that remote); `tls-client-cert-path` and
+ * `tls-client-key-path` give a client certificate; `tls-permissive=true` skips the server's
+ * certificate check (objects are still verified by checksum, and by signature where required).
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import type { SecureContext } from 'node:tls';
+import type { ConnectionOptions, SecureContextOptions } from 'node:tls';
 import { RemoteInvalidError } from '../errors.js';
+import type { RemoteTls } from '../repo/index.js';
 
 let extraCaFile: string | null = null;
 
@@ -23,33 +26,56 @@ export function trustExtraCaCertsFile(file: string | null): void {
   extraCaFile = file;
 }
 
+const prefix = (t: RemoteTls): string => (t.remote !== undefined ? `remote "${t.remote}": ` : '');
+
+function readOption(t: RemoteTls, option: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RemoteInvalidError(`${prefix(t)}${option} "${file}": cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 /**
- * The TLS context for a fetcher, made on first use, or null when Node's own defaults apply.
- * A `caPath` that cannot be read fails here, with one line; an extra-certificates file that
- * cannot be read is ignored with a warning, as Node ignores one.
+ * The options for a fetcher's TLS connections, or null when Node's defaults apply as they are.
+ * What the remote configures is read and checked now (a file that cannot be read, or a key that
+ * does not fit its certificate, fails here with one line). With only the deferred extra
+ * certificates, the context (a parse of every root certificate) is made at the first TLS
+ * connection; an extra-certificates file that cannot be read is ignored with a warning, as Node
+ * ignores one.
  */
-export function tlsContextFor(caPath: string | undefined): (() => SecureContext) | null {
-  let ca: string[];
-  if (caPath !== undefined) {
-    try {
-      ca = [fs.readFileSync(caPath, 'utf8')];
-    } catch (e) {
-      throw new RemoteInvalidError(`tls-ca-path "${caPath}": cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
+export function tlsOptionsFor(t: RemoteTls = {}): (() => ConnectionOptions) | null {
+  const ctx: SecureContextOptions = {};
+  if (t.caPath !== undefined) {
+    ctx.ca = [readOption(t, 'tls-ca-path', t.caPath)];
   } else if (extraCaFile !== null) {
-    let extra: string;
     try {
-      extra = fs.readFileSync(extraCaFile, 'utf8');
+      ctx.ca = [...loadTls().rootCertificates, fs.readFileSync(extraCaFile, 'utf8')];
     } catch (e) {
       process.emitWarning(`Ignoring extra certs from \`${extraCaFile}\`, load failed: ${(e as Error).message}`);
-      return null;
     }
-    ca = [...(loadTls().rootCertificates), extra];
-  } else {
-    return null;
   }
-  let made: SecureContext | null = null;
-  return () => (made ??= loadTls().createSecureContext({ ca }));
+  if (t.clientCertPath !== undefined && t.clientKeyPath !== undefined) {
+    ctx.cert = readOption(t, 'tls-client-cert-path', t.clientCertPath);
+    ctx.key = readOption(t, 'tls-client-key-path', t.clientKeyPath);
+  }
+  if (Object.keys(ctx).length === 0 && !t.permissive) return null;
+  const build = (): ConnectionOptions => {
+    let secureContext;
+    try {
+      secureContext = loadTls().createSecureContext(ctx);
+    } catch (e) {
+      throw new RemoteInvalidError(`${prefix(t)}TLS client certificate or key is unusable (${(e as Error).message})`);
+    }
+    return { secureContext, ...(t.permissive ? { rejectUnauthorized: false } : {}) };
+  };
+  // what the remote configures is checked now; only the deferred extra certificates wait
+  if (t.caPath !== undefined || t.clientCertPath !== undefined || t.permissive) {
+    const now = build();
+    return () => now;
+  }
+  let made: ConnectionOptions | null = null;
+  return () => (made ??= build());
 }
 
 // node:tls is loaded by the first fetcher that needs it, not at start-up (undici loads it then too)

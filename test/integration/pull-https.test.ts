@@ -1,7 +1,8 @@
-// Pull over HTTPS from a server on 127.0.0.1 whose certificate a test CA signed: trusted through
+// Pull over HTTPS from servers on 127.0.0.1 whose certificates a test CA signed: trusted through
 // NODE_EXTRA_CA_CERTS (which bin/cairn defers past Node's start-up: the file is not read unless a
 // TLS connection is made) or through the remote's tls-ca-path, as ostree reads it; refused with
-// one line and nothing stored when the CA is not trusted.
+// one line and nothing stored when the CA is not trusted; a client certificate for a server that
+// asks for one (tls-client-cert-path / tls-client-key-path); tls-permissive.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ const dir = tmpdir('cairn-https-');
 const src = path.join(dir, 'src');
 const caPem = path.join(dir, 'ca.pem');
 let server: TestServer;
+let mtls: TestServer; // asks for a client certificate signed by the test CA
 let commit = '';
 
 function openssl(args: string[]): void {
@@ -29,12 +31,14 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return e;
 }
 
-function client(name: string, remoteArgs: string[] = []): string {
+function client(name: string, remoteArgs: string[] = [], url = server.url): string {
   const repo = path.join(dir, name);
   ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
-  ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', ...remoteArgs, 'origin', server.url]));
+  ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', ...remoteArgs, 'origin', url]));
   return repo;
 }
+
+const pem = (name: string): string => fs.readFileSync(path.join(dir, name), 'utf8');
 
 before(async () => {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -42,14 +46,20 @@ before(async () => {
   openssl(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
   fs.writeFileSync(path.join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   openssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'san.cnf']);
+  openssl(['req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=cairn test host']);
+  openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2']);
   const tree = path.join(dir, 'tree');
   makeAwkwardTree(tree, { manyFiles: 50, bigFile: 1 << 20, owners: false, xattrs: false });
   ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
   commit = ok(cairn(['commit', `--repo=${src}`, '-b', 'os/main', '--timestamp=2024-01-01T00:00:00Z', tree]));
   ok(cairn(['summary', `--repo=${src}`, '-u']));
-  server = await new TestServer(src).start({ key: fs.readFileSync(path.join(dir, 'srv.key'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'srv.pem'), 'utf8') });
+  server = await new TestServer(src).start({ key: pem('srv.key'), cert: pem('srv.pem') });
+  mtls = await new TestServer(src).start({ key: pem('srv.key'), cert: pem('srv.pem'), ca: pem('ca.pem'), requestCert: true, rejectUnauthorized: true });
 });
-after(() => server.stop());
+after(async () => {
+  await server.stop();
+  await mtls.stop();
+});
 
 describe('pull over HTTPS', () => {
   it('an untrusted certificate: one line, exit 1, nothing stored', async () => {
@@ -93,6 +103,48 @@ describe('pull over HTTPS', () => {
     const missing = client('ca-path-missing', [`--set=tls-ca-path=${path.join(dir, 'no-such.pem')}`]);
     const m = await cairnAsync(['pull', `--repo=${missing}`, 'origin', 'os/main'], { env: env() });
     assert.equal(m.status, 1);
-    assert.match(m.stderr, /^error: tls-ca-path ".*no-such\.pem": cannot read it \(ENOENT\)\n$/);
+    assert.match(m.stderr, /^error: remote "origin": tls-ca-path ".*no-such\.pem": cannot read it \(ENOENT\)\n$/);
+  });
+
+  it('a client certificate for a server that asks for one; ostree reads the same options', async () => {
+    const ca = `--set=tls-ca-path=${caPem}`;
+    const without = client('mtls-none', [ca], mtls.url);
+    const r0 = await cairnAsync(['pull', `--repo=${without}`, 'origin', 'os/main'], { env: env() });
+    assert.equal(r0.status, 1);
+    assert.equal(r0.stderr.trim().split('\n').length, 1, r0.stderr);
+    assert.equal(cairn(['rev-parse', `--repo=${without}`, 'origin:os/main']).status, 1);
+
+    const certArgs = [ca, `--set=tls-client-cert-path=${path.join(dir, 'client.pem')}`, `--set=tls-client-key-path=${path.join(dir, 'client.key')}`];
+    const repo = client('mtls', certArgs, mtls.url);
+    const r = await cairnAsync(['pull', `--repo=${repo}`, 'origin', 'os/main'], { env: env() });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:os/main'])), commit);
+    ok(ostree(['fsck', `--repo=${repo}`]));
+    const o = path.join(dir, 'ostree-mtls');
+    ok(ostree(['init', `--repo=${o}`, '--mode=bare-user']));
+    ok(ostree(['remote', 'add', `--repo=${o}`, '--no-gpg-verify', ...certArgs, 'origin', mtls.url]));
+    const or = await ostreeAsync(['pull', `--repo=${o}`, 'origin', 'os/main']);
+    assert.equal(or.status, 0, or.stderr);
+
+    const half = client('mtls-half', [ca, `--set=tls-client-cert-path=${path.join(dir, 'client.pem')}`], mtls.url);
+    const h = await cairnAsync(['pull', `--repo=${half}`, 'origin', 'os/main'], { env: env() });
+    assert.equal(h.status, 1);
+    assert.equal(h.stderr, 'error: remote "origin": tls-client-cert-path and tls-client-key-path must be set together\n');
+    // a key that is not the certificate's
+    const wrong = client('mtls-wrong', [ca, `--set=tls-client-cert-path=${path.join(dir, 'client.pem')}`, `--set=tls-client-key-path=${path.join(dir, 'srv.key')}`], mtls.url);
+    const w = await cairnAsync(['pull', `--repo=${wrong}`, 'origin', 'os/main'], { env: env() });
+    assert.equal(w.status, 1);
+    assert.match(w.stderr, /^error: remote "origin": TLS client certificate or key is unusable \(.+\)\n$/);
+  });
+
+  it('tls-permissive=true pulls from a server whose certificate is not trusted; a bad value is refused', async () => {
+    const repo = client('permissive', ['--set=tls-permissive=true']);
+    const r = await cairnAsync(['pull', `--repo=${repo}`, 'origin', 'os/main'], { env: env() });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:os/main'])), commit);
+    const bad = client('permissive-bad', ['--set=tls-permissive=maybe']);
+    const b = await cairnAsync(['pull', `--repo=${bad}`, 'origin', 'os/main'], { env: env() });
+    assert.equal(b.status, 1);
+    assert.equal(b.stderr, 'error: remote "origin": tls-permissive="maybe" is not a boolean\n');
   });
 });

@@ -53,8 +53,8 @@ export class TestServer {
 
   constructor(readonly root: string) {}
 
-  /** Listens on 127.0.0.1; over HTTPS with `tls` (PEM key and certificate). */
-  async start(tls?: { key: string; cert: string }): Promise<this> {
+  /** Listens on 127.0.0.1; over HTTPS with `tls` (at least a PEM key and certificate). */
+  async start(tls?: https.ServerOptions): Promise<this> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.handle(req, res);
     this.server = tls ? https.createServer(tls, handler) : http.createServer(handler);
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
