@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CAIRN, cairn, ok, ostree, tmpdir } from '../lib/helpers.js';
 import { makeAwkwardTree } from '../lib/trees.js';
-import { cairnAsync, ostreeAsync, TestServer } from '../lib/net.js';
+import { cairnAsync, connectProxy, ostreeAsync, TestServer } from '../lib/net.js';
 
 const dir = tmpdir('cairn-https-');
 const src = path.join(dir, 'src');
@@ -135,6 +135,33 @@ describe('pull over HTTPS', () => {
     const w = await cairnAsync(['pull', `--repo=${wrong}`, 'origin', 'os/main'], { env: env() });
     assert.equal(w.status, 1);
     assert.match(w.stderr, /^error: remote "origin": TLS client certificate or key is unusable \(.+\)\n$/);
+  });
+
+  it('through an HTTPS_PROXY tunnel: the same trust (tls-ca-path, NODE_EXTRA_CA_CERTS, client certificate)', async () => {
+    const proxy = await connectProxy();
+    try {
+      const via = { HTTPS_PROXY: proxy.url, NO_PROXY: '', no_proxy: '' };
+      const certArgs = [`--set=tls-client-cert-path=${path.join(dir, 'client.pem')}`, `--set=tls-client-key-path=${path.join(dir, 'client.key')}`];
+      const cases: [string, string[], Record<string, string>, string][] = [
+        ['proxy-ca-path', [`--set=tls-ca-path=${caPem}`], {}, server.url],
+        ['proxy-extra-ca', [], { NODE_EXTRA_CA_CERTS: caPem }, server.url],
+        ['proxy-mtls', [`--set=tls-ca-path=${caPem}`, ...certArgs], {}, mtls.url],
+      ];
+      for (const [name, args, extra, url] of cases) {
+        const before = proxy.connects();
+        const repo = client(name, args, url);
+        const r = await cairnAsync(['pull', `--repo=${repo}`, 'origin', 'os/main'], { env: env({ ...via, ...extra }) });
+        assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+        assert.ok(proxy.connects() > before, `${name}: the proxy was used`);
+        assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:os/main'])), commit);
+      }
+      const untrusted = client('proxy-untrusted');
+      const u = await cairnAsync(['pull', `--repo=${untrusted}`, 'origin', 'os/main'], { env: env(via) });
+      assert.equal(u.status, 1);
+      assert.match(u.stderr, /TLS certificate is not trusted/);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('tls-permissive=true pulls from a server whose certificate is not trusted; a bad value is refused', async () => {

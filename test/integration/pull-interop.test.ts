@@ -11,7 +11,7 @@ import { makeAwkwardTree } from '../lib/trees.js';
 import { Repo } from '../../src/repo/index.js';
 import { parseSummary, serializeSummary } from '../../src/format/summary.js';
 import { signCommit, signSummary } from '../../src/repo/sign.js';
-import { cairnAsync, cairnServe, objectFiles, type Served, TestServer } from '../lib/net.js';
+import { cairnAsync, cairnServe, connectProxy, objectFiles, type Served, TestServer } from '../lib/net.js';
 
 const TS = '--timestamp=2024-01-01T00:00:00Z';
 const dir = tmpdir('cairn-pull-');
@@ -323,34 +323,18 @@ describe('serve and proxies', () => {
   it('HTTP_PROXY is honoured (CONNECT proxy sees the pull)', async () => {
     const src = path.join(dir, 'c-src');
     const served = await cairnServe(src);
-    let connects = 0;
-    const proxy = net.createServer((client) => {
-      client.once('data', (d) => {
-        const m = /^CONNECT (\S+):(\d+) /.exec(d.toString());
-        if (!m) return client.destroy();
-        connects++;
-        const up = net.connect(Number(m[2]), m[1], () => {
-          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-          up.pipe(client);
-          client.pipe(up);
-        });
-        up.on('error', () => client.destroy());
-        client.on('error', () => up.destroy());
-      });
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const proxy = await connectProxy();
     try {
       const dst = path.join(dir, 'c-proxy');
       initRemote(dst, 'archive', served.url);
-      const port = (proxy.address() as net.AddressInfo).port;
-      const env = { ...process.env, HTTP_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '', no_proxy: '' };
+      const env = { ...process.env, HTTP_PROXY: proxy.url, NO_PROXY: '', no_proxy: '' };
       const r = await cairnAsync(['pull', `--repo=${dst}`, 'origin', 'other'], { env });
       assert.equal(r.status, 0, r.stderr);
-      assert.ok(connects > 0, 'the proxy was used');
-      const before = connects;
+      assert.ok(proxy.connects() > 0, 'the proxy was used');
+      const before = proxy.connects();
       const r2 = await cairnAsync(['pull', `--repo=${dst}`, 'origin', 'os/main'], { env: { ...env, NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1' } });
       assert.equal(r2.status, 0, r2.stderr);
-      assert.equal(connects, before, 'NO_PROXY bypasses the proxy');
+      assert.equal(proxy.connects(), before, 'NO_PROXY bypasses the proxy');
       fsckBoth(dst);
     } finally {
       proxy.close();

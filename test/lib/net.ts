@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { CAIRN, type Run } from './helpers.js';
@@ -150,4 +151,25 @@ export function ostreeAsync(args: string[], timeoutMs = 120_000): Promise<Run> {
       resolve({ status: code ?? (sig ? 128 : -1), stdout, stderr });
     });
   });
+}
+
+/** A CONNECT proxy on 127.0.0.1 that tunnels to wherever it is asked, counting the tunnels. */
+export async function connectProxy(): Promise<{ url: string; connects: () => number; close: () => void }> {
+  let connects = 0;
+  const proxy = net.createServer((client) => {
+    client.once('data', (d) => {
+      const m = /^CONNECT (\S+):(\d+) /.exec(d.toString());
+      if (!m) return client.destroy();
+      connects++;
+      const up = net.connect(Number(m[2]), m[1], () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        up.pipe(client);
+        client.pipe(up);
+      });
+      up.on('error', () => client.destroy());
+      client.on('error', () => up.destroy());
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, connects: () => connects, close: () => proxy.close() };
 }
