@@ -21,7 +21,7 @@ import {
   ObjectNotFoundError, SignMissingError, SignVerifyError,
 } from '../errors.js';
 import { type Repo, Transaction, setRef, parseRefspec } from '../repo/index.js';
-import { readAt, verifyCommitSignature, verifySuperblockSignature } from '../repo/index.js';
+import { readAt, sizedInflate, verifyCommitSignature, verifySuperblockSignature } from '../repo/index.js';
 import { bspatch } from './bsdiff.js';
 import { xzDecompress } from './xz.js';
 
@@ -261,7 +261,7 @@ export async function applyFallbackObject(txn: Transaction, expected: Checksum, 
     header = h.header;
     content = (header.mode & S_IFMT) === S_IFLNK
       ? Buffer.alloc(0)
-      : zlib.inflateRawSync(filez.subarray(h.headerLength), { maxOutputLength: Math.max(1, h.size) });
+      : zlib.inflateRawSync(filez.subarray(h.headerLength), sizedInflate(filez.length - h.headerLength, h.size));
     if (content.length !== h.size) throw new FormatError(`content is ${content.length} bytes, header says ${h.size}`);
   } catch (e) {
     throw new DeltaCorruptError(`fallback object ${expected} is malformed: ${(e as Error).message}`, { object: expected, cause: e });

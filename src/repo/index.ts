@@ -9,7 +9,7 @@ export { fsck, type FsckProblem, type FsckResult } from './fsck.js';
 export { prune, reachableObjects, type PruneOptions, type PruneResult } from './prune.js';
 export { log, ls, cat, diff, commitVersion, type LogEntry, type LsEntry, type DiffEntry } from './inspect.js';
 export { SMALL_FILE } from './staging.js';
-export { inspectFilezFile } from './object-files.js';
+export { inspectFilezFile, sizedInflate } from './object-files.js';
 export { isErrno, fsyncPath, readAt, readFileIfExists, writeFileAtomic } from './fsutil.js';
 export * from './sign.js';
 export * from './delta-store.js';

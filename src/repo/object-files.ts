@@ -64,6 +64,21 @@ export function writeNewFile(dest: string, bytes: Uint8Array): void {
 }
 
 /**
+ * zlib options for inflating a raw-deflate body that the object's header says is `size` bytes:
+ * capped at that size, and with an output buffer of that size (plus one byte, so that zlib ends
+ * with room to spare), so that the content comes out as one buffer. With zlib's default 16 KiB
+ * chunks, every larger object was inflated into chunks and then copied into one buffer: ~15 % of
+ * a full pull's inflate time. The header is not trusted for the allocation: deflate expands at
+ * most 1032:1, which bounds the buffer by the compressed length, and no buffer is made larger
+ * than 16 MiB up front (a larger content grows in 16 MiB steps, as its bytes arrive).
+ */
+export function sizedInflate(compressedLength: number, size: number): zlib.ZlibOptions {
+  const chunk = Math.min(size, compressedLength * 1032 + 1024, MAX_INFLATE_CHUNK) + 1;
+  return { maxOutputLength: Math.max(size, 1), chunkSize: Math.max(64, chunk) };
+}
+const MAX_INFLATE_CHUNK = 16 << 20;
+
+/**
  * Checks an archive-mode .filez held in memory against the checksum it is stored under: the
  * header parses, the raw-deflate stream inflates to exactly the declared size with nothing after
  * it, and header + content hash to `csum`. Returns the header and the content; throws
@@ -80,7 +95,7 @@ export function inspectFilez(csum: Checksum, bytes: Uint8Array): { header: FileH
     // synchronous on purpose: for small objects zlib's stream machinery costs more than the inflate
     let r: { buffer: Buffer; engine: zlib.InflateRaw };
     try {
-      r = zlib.inflateRawSync(bytes.subarray(headerLength), { info: true, maxOutputLength: Math.max(size, 1) }) as unknown as typeof r;
+      r = zlib.inflateRawSync(bytes.subarray(headerLength), { info: true, ...sizedInflate(bytes.length - headerLength, size) }) as unknown as typeof r;
     } catch (e) {
       throw new ObjectCorruptError(`bad compressed content (${(e as Error).message})`, { object: csum, cause: e });
     }
@@ -311,7 +326,7 @@ export function checkoutFilez(src: string, dest: string, csum: Checksum, userMod
   }
   let content: Buffer;
   try {
-    content = zlib.inflateRawSync(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) });
+    content = zlib.inflateRawSync(raw.subarray(headerLength), sizedInflate(raw.length - headerLength, size));
   } catch (e) {
     throw corrupt((e as Error).message, e);
   }

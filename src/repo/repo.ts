@@ -16,7 +16,7 @@ import {
   RepoNotFoundError,
 } from '../errors.js';
 import { isErrno, readAt, writeFileAtomic } from './fsutil.js';
-import { readBareHeader } from './object-files.js';
+import { readBareHeader, sizedInflate } from './object-files.js';
 
 export type RepoMode = 'archive' | 'bare' | 'bare-user' | 'bare-user-only';
 export const REPO_MODES: readonly RepoMode[] = ['archive', 'bare', 'bare-user', 'bare-user-only'];
@@ -269,7 +269,7 @@ function openArchiveContent(p: string, csum: Checksum): ContentObject {
       const raw = await fs.promises.readFile(p);
       try {
         return await new Promise<Buffer>((res, rej) =>
-          zlib.inflateRaw(raw.subarray(headerLength), { maxOutputLength: Math.max(size, 1) }, (e, b) => (e ? rej(e) : res(b))),
+          zlib.inflateRaw(raw.subarray(headerLength), sizedInflate(raw.length - headerLength, size), (e, b) => (e ? rej(e) : res(b))),
         );
       } catch (e) {
         throw corrupt(e);
