@@ -19,6 +19,7 @@ function fileChecksum(mode: number, content: string, target = '', xattrs: { name
 describe('ostree test vectors', () => {
   it('TV1: empty dirtree, root dirmeta and empty commit', () => {
     assert.equal(EMPTY_DIRTREE_CHECKSUM, '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d');
+    assert.equal(sha256(serializeDirtree({ files: [], dirs: [] })), EMPTY_DIRTREE_CHECKSUM);
     const dm = serializeDirmeta({ uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [] });
     assert.equal(dm.toString('hex'), '00000000' + '00000000' + '000041ed');
     assert.equal(sha256(dm), DIRMETA_0755);
