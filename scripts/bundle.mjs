@@ -40,8 +40,10 @@ for (const name of ['cairn', 'writer-pool-worker']) {
   let out = text.replace(/__toESM\(require\("(node:[a-z_/]+)"\), 1\)/g, 'require("$1")');
   // esbuild puts the banner above "use strict", which is then no directive: the sources are ES
   // modules, strict, and so is the bundle
-  if (out.startsWith(`${BANNER}\n"use strict";\n`)) out = `"use strict";\n${BANNER}\n${out.slice(BANNER.length + 15)}`;
-  if (!out.startsWith('"use strict";\n')) throw new Error(`${file}: "use strict" is not the first line`);
+  const STRICT = '"use strict";\n';
+  const bannerFirst = `${BANNER}\n${STRICT}`;
+  if (out.startsWith(bannerFirst)) out = `${STRICT}${BANNER}\n${out.slice(bannerFirst.length)}`;
+  if (!out.startsWith(STRICT)) throw new Error(`${file}: "use strict" is not the first line`);
   if (name === 'cairn') out = lazyBuiltins(out);
   writeFileSync(file, out);
 }
