@@ -16,6 +16,19 @@ import {
   type CairnError, PullHttpError, PullNetworkError, PullRedirectError, PullTimeoutError, PullTooLargeError,
 } from '../errors.js';
 
+/**
+ * undici's Agent and connector: from the one-file build of them beside the CLI bundle
+ * (scripts/bundle.mjs), or else (running from the sources) from the package.
+ */
+function undiciAgent(load: NodeJS.Require): { Agent: typeof Agent; buildConnector: typeof BuildConnector } {
+  try {
+    return load('./undici-agent.js') as { Agent: typeof Agent; buildConnector: typeof BuildConnector };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    return { Agent: load('undici/lib/dispatcher/agent.js') as typeof Agent, buildConnector: load('undici/lib/core/connect.js') as typeof BuildConnector };
+  }
+}
+
 /** Result of a fetch: the body in memory, or (large bodies / resumable downloads) in `file`. */
 export type FetchResult = { kind: 'buffer'; bytes: Buffer } | { kind: 'file'; file: string; size: number };
 
@@ -114,9 +127,8 @@ export class HttpFetcher implements Fetcher {
         ...common, connect: tls, requestTls: tls, proxyTls: tls,
       });
     } else {
-      const Agent_ = load('undici/lib/dispatcher/agent.js') as typeof Agent;
+      const { Agent: Agent_, buildConnector } = undiciAgent(load);
       if (tlsOptions) {
-        const buildConnector = load('undici/lib/core/connect.js') as typeof BuildConnector;
         let plain: BuildConnector.connector | null = null;
         let secure: BuildConnector.connector | null = null;
         this.dispatcher = new Agent_({
