@@ -27,6 +27,8 @@ import { xzDecompress } from './xz.js';
 
 /** Refuses decompressed part payloads larger than this (a decompression bomb, not a delta). */
 export const MAX_PART_PAYLOAD = 2 * 1024 * 1024 * 1024 - 1;
+/** How long a part's execution runs before it lets the event loop turn. */
+const YIELD_EVERY_MS = 4;
 /** Refuses superblocks larger than this (ostree's own are a few kB to a few MB). */
 export const MAX_SUPERBLOCK = 256 * 1024 * 1024;
 
@@ -43,14 +45,18 @@ export function parseSuperblock(bytes: Buffer): Superblock {
   }
 }
 
-/** What applyDeltaPart staged in a transaction, for the completeness check at the end. */
-interface Staged {
+/**
+ * What delta parts staged, for the completeness check at the end: metadata bytes by
+ * "checksum.type", content checksums. A pull passes its own (its parts go into several
+ * transactions); otherwise it is kept per transaction.
+ */
+export interface StagedObjects {
   readonly metadata: Map<string, Buffer>;
   readonly content: Set<string>;
 }
-const stagedByTxn = new WeakMap<Transaction, Staged>();
+const stagedByTxn = new WeakMap<Transaction, StagedObjects>();
 
-function staged(txn: Transaction): Staged {
+function staged(txn: Transaction): StagedObjects {
   let s = stagedByTxn.get(txn);
   if (!s) {
     s = { metadata: new Map(), content: new Set() };
@@ -68,7 +74,7 @@ const META_PARSERS: Partial<Record<ObjectType, (b: Uint8Array) => unknown>> = {
 };
 
 /** Verifies and stages a metadata object. */
-async function stageMetadata(txn: Transaction, type: ObjectType, expected: Checksum, bytes: Buffer, part: number): Promise<void> {
+async function stageMetadata(txn: Transaction, into: StagedObjects, type: ObjectType, expected: Checksum, bytes: Buffer, part: number): Promise<void> {
   const got = sha256(bytes);
   if (got !== expected) throw corrupt(`${type} object ${expected} has checksum ${got}`, part);
   const parser = META_PARSERS[type];
@@ -79,15 +85,15 @@ async function stageMetadata(txn: Transaction, type: ObjectType, expected: Check
   }
   const copy = Buffer.from(bytes);
   await txn.writeMetadata(type, copy, expected);
-  staged(txn).metadata.set(`${expected}.${type}`, copy);
+  into.metadata.set(`${expected}.${type}`, copy);
 }
 
 /** Verifies and stages a content object. */
-async function stageContent(txn: Transaction, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> {
+async function stageContent(txn: Transaction, into: StagedObjects, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> {
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== expected) throw corrupt(`file object ${expected} has checksum ${got}`, part);
   await txn.writeContentBuffer(header, content, expected);
-  staged(txn).content.add(expected);
+  into.content.add(expected);
 }
 
 /**
@@ -117,8 +123,13 @@ export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: 
   }
 }
 
-/** Runs a decoded part's ops, verifying and staging every object it creates. */
-export async function executeDeltaPart(repo: Repo, txn: Transaction, sb: Superblock, index: number, payload: PartPayload): Promise<void> {
+/**
+ * Runs a decoded part's ops, verifying and staging every object it creates (recorded in `into`,
+ * by default the transaction's own record).
+ */
+export async function executeDeltaPart(
+  repo: Repo, txn: Transaction, sb: Superblock, index: number, payload: PartPayload, into: StagedObjects = staged(txn),
+): Promise<void> {
   const hdr = sb.parts[index];
   if (!hdr) throw new DeltaInvalidError(`delta has no part ${index}`);
   const { modes, xattrs, blob, ops } = payload;
@@ -170,21 +181,28 @@ export async function executeDeltaPart(repo: Repo, txn: Transaction, sb: Superbl
     return open;
   };
 
+  // a part takes this thread for 100+ ms: let the event loop run every few ms meanwhile, so
+  // that downloads and the xz processes decoding the next parts are serviced
+  let ranSince = performance.now();
   try {
     for (const op of decodeOps(ops, () => current().type !== 'file')) {
+      if (performance.now() - ranSince > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        ranSince = performance.now();
+      }
       switch (op.op) {
         case 'S': {
           if (open) throw corrupt("'S' while an object is open", index);
           const o = current();
           if (o.type !== 'file') {
             const [length, offset] = op.args as [number, number];
-            await stageMetadata(txn, o.type, o.checksum, slice(blob, offset, length, 'metadata'), index);
+            await stageMetadata(txn, into, o.type, o.checksum, slice(blob, offset, length, 'metadata'), index);
           } else {
             const [modeIdx, xattrIdx, size, offset] = op.args as [number, number, number, number];
             const data = slice(blob, offset, size, 'content');
             const isLink = (modes[modeIdx]?.mode ?? 0) & S_IFMT;
             const header = headerFor(modeIdx, xattrIdx, isLink === S_IFLNK ? data.toString('utf8') : '');
-            await stageContent(txn, header, isLink === S_IFLNK ? Buffer.alloc(0) : data, o.checksum, index);
+            await stageContent(txn, into, header, isLink === S_IFLNK ? Buffer.alloc(0) : data, o.checksum, index);
           }
           objIdx++;
           break;
@@ -231,7 +249,7 @@ export async function executeDeltaPart(repo: Repo, txn: Transaction, sb: Superbl
           if (ob.pos !== ob.out.length) throw corrupt(`object ${ob.expected} closed after ${ob.pos} of ${ob.out.length} bytes`, index);
           const isLink = (ob.header.mode & S_IFMT) === S_IFLNK;
           const header = isLink ? { ...ob.header, symlinkTarget: ob.out.toString('utf8') } : ob.header;
-          await stageContent(txn, header, isLink ? Buffer.alloc(0) : ob.out, ob.expected, index);
+          await stageContent(txn, into, header, isLink ? Buffer.alloc(0) : ob.out, ob.expected, index);
           open = null;
           readSource = null;
           objIdx++;

@@ -19,8 +19,11 @@ import { ObjectPresence, type Repo, Transaction, setRef, validateRefName } from 
 import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/index.js';
 import type { RemoteSignPolicy } from '../repo/index.js';
 import { SMALL_FILE, inspectFilezFile } from '../repo/index.js';
-import { type Superblock, applyDeltaPart, deltaIndexRelPath, deltaRelDir, parseSuperblock, partSatisfied, superblockCommitmeta, superblockInlinePart } from '../delta/index.js';
-import { type SummaryDelta, parseDeltaIndex, parseDeltaName } from '../format/index.js';
+import {
+  type StagedObjects, type Superblock, decodeDeltaPart, deltaIndexRelPath, deltaRelDir, executeDeltaPart, parseSuperblock,
+  partSatisfied, superblockCommitmeta, superblockInlinePart,
+} from '../delta/index.js';
+import { type PartPayload, type SummaryDelta, parseDeltaIndex, parseDeltaName } from '../format/index.js';
 import { serializeMetadata } from '../format/index.js';
 import { resolveRev } from '../repo/index.js';
 import { PullDeltaError } from '../errors.js';
@@ -75,6 +78,10 @@ export interface PullResult {
 const BATCH_OBJECTS = 4000;
 const BATCH_MS = 5000;
 const STORE_QUEUE = 64;
+/** Delta parts decoded at once, payload bytes decoded ahead, parts fetched ahead (see applyParts). */
+const PART_DECODERS = 2;
+const PART_DECODED_AHEAD = 64 * 1024 * 1024;
+const PART_FETCH_AHEAD = 8;
 
 export function newStats(): PullStats {
   return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, deltaParts: 0, startedAt: Date.now() };
@@ -83,6 +90,28 @@ export function newStats(): PullStats {
 
 function corrupt(what: string, csum: string, why: string, cause?: unknown): PullObjectCorruptError {
   return new PullObjectCorruptError(`${what} ${csum} from the remote is corrupt: ${why}`, { object: csum, cause });
+}
+
+/**
+ * What a pull's tree walk finds locally: the repository's objects (listed per directory, see
+ * ObjectPresence) and what this pull's delta parts staged, which may still be in an uncommitted
+ * batch (their dirtrees are read from memory).
+ */
+class LocalObjects {
+  private readonly presence: ObjectPresence;
+
+  constructor(private readonly repo: Repo, private readonly staged: StagedObjects) {
+    this.presence = new ObjectPresence(repo);
+  }
+
+  has(c: Checksum, type: ObjectType): boolean {
+    if (type === 'file' ? this.staged.content.has(c) : this.staged.metadata.has(`${c}.${type}`)) return true;
+    return this.presence.has(c, type);
+  }
+
+  dirtree(c: Checksum): Buffer {
+    return this.staged.metadata.get(`${c}.dirtree`) ?? this.repo.readMetadataBytes(c, 'dirtree');
+  }
 }
 
 export class Puller {
@@ -100,6 +129,8 @@ export class Puller {
   private readonly storedCommits = new Map<Checksum, Buffer>();
   private error: unknown = null;
   private partDir: string;
+  /** What delta parts staged, committed or not yet: the tree walk reads it instead of the repo. */
+  private readonly deltaStaged: StagedObjects = { metadata: new Map(), content: new Set() };
 
   constructor(
     private readonly repo: Repo,
@@ -174,10 +205,15 @@ export class Puller {
       this.txn = new Transaction(this.repo);
       this.txnObjects = 0;
       this.txnStarted = Date.now();
-      const p = old.commit();
-      p.catch(() => {});
-      this.committing.push(p);
+      this.commitInBackground(old);
     }
+  }
+
+  /** Commits a batch while the pull goes on; flush() waits for it. */
+  private commitInBackground(txn: Transaction): void {
+    const p = txn.commit();
+    p.catch(() => {});
+    this.committing.push(p);
   }
 
   // ------------------------------------------------------------------ refs and summary
@@ -306,25 +342,88 @@ export class Puller {
       this.stats.requested++;
       work.push(this.guard(() => this.pullContent(f.checksum)));
     }
-    sb.parts.forEach((hdr, i) => {
-      if (partSatisfied(this.repo, hdr)) return;
-      this.stats.requested += hdr.objects.length;
-      work.push(this.guard(async () => {
+    work.push(this.guard(() => this.applyParts(sb, dir)));
+    await Promise.all(work);
+    if (this.error) throw this.error;
+  }
+
+  /**
+   * A delta's parts are applied one after another, in order, on this thread. Meanwhile the next
+   * ones are decoded, PART_DECODERS at a time (an xz process each), as far ahead as
+   * PART_DECODED_AHEAD bytes of payload, and fetched PART_FETCH_AHEAD parts ahead of the last
+   * one decoding: new files come in small parts that are quick to apply, bsdiff'd files in
+   * parts that are slow to decode, and both kinds keep going side by side. The parts stage into
+   * their own batch transactions: an interrupted pull keeps what its finished parts staged, and
+   * the next one skips the parts whose objects are all there.
+   */
+  private async applyParts(sb: Superblock, dir: string): Promise<void> {
+    const todo = sb.parts.flatMap((hdr, i) => (partSatisfied(this.repo, hdr) ? [] : [i]));
+    for (const i of todo) this.stats.requested += sb.parts[i]!.objects.length;
+    const usize = (k: number): number => sb.parts[todo[k]!]!.usize;
+    const fetched: (Promise<Buffer> | null)[] = [];
+    const decoded: (Promise<PartPayload> | null)[] = [];
+    const fetch = (k: number): Promise<Buffer> => {
+      if (fetched[k] === undefined) {
+        const i = todo[k]!;
         const inline = superblockInlinePart(sb, i);
-        const bytes = inline ?? (await this.limiter.run(() => this.source.file(`${dir}/${i}`, hdr.size, false)))!;
-        if (this.error) return;
+        const p = inline ? Promise.resolve(inline) : this.limiter.run(async () => (await this.source.file(`${dir}/${i}`, sb.parts[i]!.size, false))!);
+        p.catch(() => {}); // awaited in order below
+        fetched[k] = p;
+      }
+      return fetched[k]!;
+    };
+    let nextDecode = 0;
+    let decoding = 0;
+    let ahead = 0; // payload bytes decoding or decoded, not applied yet
+    let stopped = false;
+    const pump = (): void => {
+      while (!stopped && nextDecode < todo.length && decoding < PART_DECODERS && (ahead === 0 || ahead + usize(nextDecode) <= PART_DECODED_AHEAD)) {
+        const k = nextDecode++;
+        decoding++;
+        ahead += usize(k);
+        for (let f = k; f < Math.min(todo.length, k + PART_FETCH_AHEAD); f++) fetch(f);
+        const p = fetch(k).then((b) => decodeDeltaPart(sb, todo[k]!, b)).finally(() => {
+          decoding--;
+          pump();
+        });
+        p.catch(() => {});
+        decoded[k] = p;
+      }
+    };
+    pump();
+    // the parts' own batches (the pull's batch may be committed while a part runs)
+    let txn = new Transaction(this.repo);
+    let staged = 0;
+    let started = Date.now();
+    try {
+      for (const [k, i] of todo.entries()) {
+        const hdr = sb.parts[i]!;
         try {
-          await this.ownTransaction((t) => applyDeltaPart(this.repo, t, sb, i, bytes));
+          const payload = await decoded[k]!;
+          decoded[k] = fetched[k] = null;
+          if (this.error) return;
+          await executeDeltaPart(this.repo, txn, sb, i, payload, this.deltaStaged);
+          ahead -= usize(k);
+          pump();
         } catch (e) {
-          if (e instanceof CairnError && e.code.startsWith('DELTA_')) throw new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: to, cause: e });
+          if (e instanceof CairnError && e.code.startsWith('DELTA_')) throw new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: sb.to, cause: e });
           throw e;
         }
         this.stats.deltaParts++;
         this.stats.contentFetched += hdr.objects.length;
-      }));
-    });
-    await Promise.all(work);
-    if (this.error) throw this.error;
+        staged += hdr.objects.length;
+        if (k + 1 < todo.length && (staged >= BATCH_OBJECTS || Date.now() - started > BATCH_MS)) {
+          this.commitInBackground(txn);
+          txn = new Transaction(this.repo);
+          staged = 0;
+          started = Date.now();
+        }
+      }
+    } finally {
+      stopped = true;
+      // what the finished parts staged is verified: kept, even when a later part is refused
+      this.commitInBackground(txn);
+    }
   }
 
   // ------------------------------------------------------------------ commits
@@ -355,7 +454,7 @@ export class Puller {
     if (!complete) {
       if (!this.opts.commitMetadataOnly) {
         // what the repo has, taken after the delta (if any) was applied
-        await this.scanDir(commit.rootTree, commit.rootMeta, new ObjectPresence(this.repo));
+        await this.scanDir(commit.rootTree, commit.rootMeta, new LocalObjects(this.repo, this.deltaStaged));
       }
       done.push(c);
     }
@@ -385,7 +484,7 @@ export class Puller {
   // ------------------------------------------------------------------ tree walk
 
   /** Walks a commit's tree: what the repo has is read here, what it lacks is fetched. */
-  private async scanDir(tree: Checksum, meta: Checksum, presence: ObjectPresence): Promise<void> {
+  private async scanDir(tree: Checksum, meta: Checksum, presence: LocalObjects): Promise<void> {
     const jobs: Promise<void>[] = [];
     try {
       this.scanLocal(tree, meta, presence, jobs);
@@ -401,7 +500,7 @@ export class Puller {
    * tree); each object the repo lacks becomes a job in `jobs`, and a fetched dirtree's job walks
    * its entries the same way.
    */
-  private scanLocal(tree: Checksum, meta: Checksum, presence: ObjectPresence, jobs: Promise<void>[]): void {
+  private scanLocal(tree: Checksum, meta: Checksum, presence: LocalObjects, jobs: Promise<void>[]): void {
     if (this.error) return;
     if (!this.seen.has(`${meta}.dirmeta`)) {
       this.seen.add(`${meta}.dirmeta`);
@@ -416,7 +515,7 @@ export class Puller {
     if (this.seen.has(`${tree}.dirtree`)) return;
     this.seen.add(`${tree}.dirtree`);
     if (presence.has(tree, 'dirtree')) {
-      this.scanEntries(parseDirtree(this.repo.readMetadataBytes(tree, 'dirtree')), presence, jobs);
+      this.scanEntries(parseDirtree(presence.dirtree(tree)), presence, jobs);
       return;
     }
     this.stats.requested++;
@@ -429,7 +528,7 @@ export class Puller {
     }));
   }
 
-  private scanEntries(t: Dirtree, presence: ObjectPresence, jobs: Promise<void>[]): void {
+  private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[]): void {
     for (const f of t.files) {
       if (this.seen.has(`${f.checksum}.file`)) continue;
       this.seen.add(`${f.checksum}.file`);
