@@ -92,6 +92,12 @@ function corrupt(what: string, csum: string, why: string, cause?: unknown): Pull
   return new PullObjectCorruptError(`${what} ${csum} from the remote is corrupt: ${why}`, { object: csum, cause });
 }
 
+/** A directory's dirtree and dirmeta checksums. */
+interface DirPair {
+  tree: Checksum;
+  meta: Checksum;
+}
+
 /**
  * What a pull's tree walk finds locally: the repository's objects (listed per directory, see
  * ObjectPresence) and what this pull's delta parts staged, which may still be in an uncommitted
@@ -129,6 +135,8 @@ export class Puller {
   private readonly storedCommits = new Map<Checksum, Buffer>();
   private error: unknown = null;
   private partDir: string;
+  /** For a commit, a complete one to compare its tree with in the walk (a delta's from-commit). */
+  private readonly walkBase = new Map<Checksum, Checksum>();
   /** What delta parts staged, committed or not yet: the tree walk reads it instead of the repo. */
   private readonly deltaStaged: StagedObjects = { metadata: new Map(), content: new Set() };
 
@@ -265,15 +273,19 @@ export class Puller {
     return c !== null && this.repo.hasObject(c, 'commit') && !this.repo.isCommitPartial(c);
   }
 
+  /** The commit the local ref this pull writes for `ref` points at now, if any. */
+  private currentCommit(ref: string): Checksum | null {
+    const refName = this.opts.mirror || this.opts.remote === null ? ref : `${this.opts.remote}:${ref}`;
+    try {
+      return resolveRev(this.repo, refName, { allowMissing: true });
+    } catch {
+      return null;
+    }
+  }
+
   /** Picks a delta to `to`: from a commit we have (the current ref first), else from scratch. */
   private async findDelta(to: Checksum, ref: string, summary: Summary | null): Promise<{ from: Checksum | null; superblock: Checksum | null } | null> {
-    const refName = this.opts.mirror || this.opts.remote === null ? ref : `${this.opts.remote}:${ref}`;
-    let current: Checksum | null = null;
-    try {
-      current = resolveRev(this.repo, refName, { allowMissing: true });
-    } catch {
-      current = null;
-    }
+    const current = this.currentCommit(ref);
     let candidates: readonly SummaryDelta[] | null = null;
     if (summary?.indexedDeltas) {
       const idx = await this.limiter.run(() => this.source.file(deltaIndexRelPath(to), MAX_SUPERBLOCK_SIZE, true));
@@ -334,6 +346,7 @@ export class Puller {
       this.storedCommits.set(to, sb.commitBytes);
       this.stats.requested++;
     }
+    if (sb.from) this.walkBase.set(to, sb.from);
     const work: Promise<void>[] = [];
     for (const f of sb.fallbacks) {
       if (f.type !== 'file' || this.seen.has(`${f.checksum}.file`)) continue;
@@ -454,7 +467,10 @@ export class Puller {
     if (!complete) {
       if (!this.opts.commitMetadataOnly) {
         // what the repo has, taken after the delta (if any) was applied
-        await this.scanDir(commit.rootTree, commit.rootMeta, new LocalObjects(this.repo, this.deltaStaged));
+        const local = new LocalObjects(this.repo, this.deltaStaged);
+        const baseCommit = this.walkBase.get(c) ?? (ref !== null ? this.currentCommit(ref) : null);
+        const base = baseCommit !== c && this.hasComplete(baseCommit) ? parseCommit(this.repo.readMetadataBytes(baseCommit!, 'commit'), true) : null;
+        await this.scanDir(commit.rootTree, commit.rootMeta, local, base ? { tree: base.rootTree, meta: base.rootMeta } : null);
       }
       done.push(c);
     }
@@ -483,11 +499,17 @@ export class Puller {
 
   // ------------------------------------------------------------------ tree walk
 
-  /** Walks a commit's tree: what the repo has is read here, what it lacks is fetched. */
-  private async scanDir(tree: Checksum, meta: Checksum, presence: LocalObjects): Promise<void> {
+  /**
+   * Walks a commit's tree: what the repo has is read here, what it lacks is fetched. With `base`,
+   * the root of a complete commit in the repo (the delta's from-commit, or what the ref points
+   * at), a subtree or file identical to the one at the same path in it is not looked at: a
+   * complete commit has every object under it. An update then reads only the directories that
+   * changed.
+   */
+  private async scanDir(tree: Checksum, meta: Checksum, presence: LocalObjects, base: DirPair | null): Promise<void> {
     const jobs: Promise<void>[] = [];
     try {
-      this.scanLocal(tree, meta, presence, jobs);
+      this.scanLocal(tree, meta, presence, jobs, base);
     } catch (e) {
       if (!this.error) this.error = e;
     }
@@ -500,9 +522,9 @@ export class Puller {
    * tree); each object the repo lacks becomes a job in `jobs`, and a fetched dirtree's job walks
    * its entries the same way.
    */
-  private scanLocal(tree: Checksum, meta: Checksum, presence: LocalObjects, jobs: Promise<void>[]): void {
+  private scanLocal(tree: Checksum, meta: Checksum, presence: LocalObjects, jobs: Promise<void>[], base: DirPair | null): void {
     if (this.error) return;
-    if (!this.seen.has(`${meta}.dirmeta`)) {
+    if (meta !== base?.meta && !this.seen.has(`${meta}.dirmeta`)) {
       this.seen.add(`${meta}.dirmeta`);
       if (!presence.has(meta, 'dirmeta')) {
         this.stats.requested++;
@@ -512,10 +534,11 @@ export class Puller {
         }));
       }
     }
+    if (tree === base?.tree) return;
     if (this.seen.has(`${tree}.dirtree`)) return;
     this.seen.add(`${tree}.dirtree`);
     if (presence.has(tree, 'dirtree')) {
-      this.scanEntries(parseDirtree(presence.dirtree(tree)), presence, jobs);
+      this.scanEntries(parseDirtree(presence.dirtree(tree)), presence, jobs, base);
       return;
     }
     this.stats.requested++;
@@ -523,20 +546,28 @@ export class Puller {
       const bytes = (await this.fetchMeta(tree, 'dirtree', false))!;
       await this.store(tree, 'dirtree', bytes);
       const sub: Promise<void>[] = [];
-      this.scanEntries(parseDirtree(bytes), presence, sub);
+      this.scanEntries(parseDirtree(bytes), presence, sub, base);
       await Promise.all(sub);
     }));
   }
 
-  private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[]): void {
+  private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[], base: DirPair | null): void {
+    // the base's directory at this path: its files and subdirectories by name
+    const old = base ? parseDirtree(presence.dirtree(base.tree)) : null;
+    const oldFiles = old && old.files.length > 0 ? new Map(old.files.map((f) => [f.name, f.checksum])) : null;
+    const oldDirs = old && old.dirs.length > 0 ? new Map(old.dirs.map((d) => [d.name, d])) : null;
     for (const f of t.files) {
+      if (oldFiles?.get(f.name) === f.checksum) continue;
       if (this.seen.has(`${f.checksum}.file`)) continue;
       this.seen.add(`${f.checksum}.file`);
       if (presence.has(f.checksum, 'file')) continue;
       this.stats.requested++;
       jobs.push(this.guard(() => this.pullContent(f.checksum)));
     }
-    for (const d of t.dirs) this.scanLocal(d.tree, d.meta, presence, jobs);
+    for (const d of t.dirs) {
+      const o = oldDirs?.get(d.name);
+      this.scanLocal(d.tree, d.meta, presence, jobs, o ? { tree: o.tree, meta: o.meta } : null);
+    }
   }
 
   // ------------------------------------------------------------------ fetch + verify + store
