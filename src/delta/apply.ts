@@ -74,7 +74,7 @@ const META_PARSERS: Partial<Record<ObjectType, (b: Uint8Array) => unknown>> = {
 };
 
 /** Verifies and stages a metadata object. */
-async function stageMetadata(txn: Transaction, into: StagedObjects, type: ObjectType, expected: Checksum, bytes: Buffer, part: number): Promise<void> {
+async function stageMetadata(txn: Transaction, to: StageTo, type: ObjectType, expected: Checksum, bytes: Buffer, part: number): Promise<void> {
   const got = sha256(bytes);
   if (got !== expected) throw corrupt(`${type} object ${expected} has checksum ${got}`, part);
   const parser = META_PARSERS[type];
@@ -84,16 +84,16 @@ async function stageMetadata(txn: Transaction, into: StagedObjects, type: Object
     throw corrupt(`${type} object ${expected} is malformed: ${(e as Error).message}`, part);
   }
   const copy = Buffer.from(bytes);
-  await txn.writeMetadata(type, copy, expected);
-  into.metadata.set(`${expected}.${type}`, copy);
+  await txn.writeMetadata(type, copy, expected, { unchecked: to.unchecked });
+  to.into.metadata.set(`${expected}.${type}`, copy);
 }
 
 /** Verifies and stages a content object. */
-async function stageContent(txn: Transaction, into: StagedObjects, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> {
+async function stageContent(txn: Transaction, to: StageTo, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> {
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== expected) throw corrupt(`file object ${expected} has checksum ${got}`, part);
-  await txn.writeContentBuffer(header, content, expected);
-  into.content.add(expected);
+  await txn.writeContentBuffer(header, content, expected, { unchecked: to.unchecked });
+  to.into.content.add(expected);
 }
 
 /**
@@ -114,7 +114,7 @@ export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: 
   if (partBytes.length === 0) throw corrupt('empty part file', index);
   let payloadBytes: Buffer;
   if (partBytes[0] === COMPRESSION_NONE) payloadBytes = partBytes.subarray(1);
-  else if (partBytes[0] === COMPRESSION_XZ) payloadBytes = await xzDecompress(partBytes.subarray(1), MAX_PART_PAYLOAD);
+  else if (partBytes[0] === COMPRESSION_XZ) payloadBytes = await xzDecompress(partBytes.subarray(1), MAX_PART_PAYLOAD, hdr.usize);
   else throw corrupt(`unknown compression type 0x${partBytes[0]!.toString(16)}`, index);
   try {
     return parsePartPayload(payloadBytes);
@@ -123,13 +123,26 @@ export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: 
   }
 }
 
-/**
- * Runs a decoded part's ops, verifying and staging every object it creates (recorded in `into`,
- * by default the transaction's own record).
- */
+export interface ExecuteOptions {
+  /** Where to record what the part staged (default: the transaction's own record). */
+  into?: StagedObjects;
+  /**
+   * Write each object without looking it up in the repository first (see Transaction's
+   * WriteOptions): for a part the caller has just found not to be all there.
+   */
+  unchecked?: boolean;
+}
+
+interface StageTo {
+  into: StagedObjects;
+  unchecked: boolean;
+}
+
+/** Runs a decoded part's ops, verifying and staging every object it creates. */
 export async function executeDeltaPart(
-  repo: Repo, txn: Transaction, sb: Superblock, index: number, payload: PartPayload, into: StagedObjects = staged(txn),
+  repo: Repo, txn: Transaction, sb: Superblock, index: number, payload: PartPayload, opts: ExecuteOptions = {},
 ): Promise<void> {
+  const to: StageTo = { into: opts.into ?? staged(txn), unchecked: opts.unchecked ?? false };
   const hdr = sb.parts[index];
   if (!hdr) throw new DeltaInvalidError(`delta has no part ${index}`);
   const { modes, xattrs, blob, ops } = payload;
@@ -182,11 +195,13 @@ export async function executeDeltaPart(
   };
 
   // a part takes this thread for 100+ ms: let the event loop run every few ms meanwhile, so
-  // that downloads and the xz processes decoding the next parts are serviced
+  // that downloads and the xz processes decoding the next parts are serviced, and let what the
+  // part wrote so far be flushed to disk beside it
   let ranSince = performance.now();
   try {
     for (const op of decodeOps(ops, () => current().type !== 'file')) {
       if (performance.now() - ranSince > YIELD_EVERY_MS) {
+        txn.hintWriteback();
         await new Promise<void>((resolve) => setImmediate(resolve));
         ranSince = performance.now();
       }
@@ -196,13 +211,13 @@ export async function executeDeltaPart(
           const o = current();
           if (o.type !== 'file') {
             const [length, offset] = op.args as [number, number];
-            await stageMetadata(txn, into, o.type, o.checksum, slice(blob, offset, length, 'metadata'), index);
+            await stageMetadata(txn, to, o.type, o.checksum, slice(blob, offset, length, 'metadata'), index);
           } else {
             const [modeIdx, xattrIdx, size, offset] = op.args as [number, number, number, number];
             const data = slice(blob, offset, size, 'content');
             const isLink = (modes[modeIdx]?.mode ?? 0) & S_IFMT;
             const header = headerFor(modeIdx, xattrIdx, isLink === S_IFLNK ? data.toString('utf8') : '');
-            await stageContent(txn, into, header, isLink === S_IFLNK ? Buffer.alloc(0) : data, o.checksum, index);
+            await stageContent(txn, to, header, isLink === S_IFLNK ? Buffer.alloc(0) : data, o.checksum, index);
           }
           objIdx++;
           break;
@@ -249,7 +264,7 @@ export async function executeDeltaPart(
           if (ob.pos !== ob.out.length) throw corrupt(`object ${ob.expected} closed after ${ob.pos} of ${ob.out.length} bytes`, index);
           const isLink = (ob.header.mode & S_IFMT) === S_IFLNK;
           const header = isLink ? { ...ob.header, symlinkTarget: ob.out.toString('utf8') } : ob.header;
-          await stageContent(txn, into, header, isLink ? Buffer.alloc(0) : ob.out, ob.expected, index);
+          await stageContent(txn, to, header, isLink ? Buffer.alloc(0) : ob.out, ob.expected, index);
           open = null;
           readSource = null;
           objIdx++;

@@ -18,10 +18,33 @@ export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: 
   return run(args, data, Number.MAX_SAFE_INTEGER, 'compressing delta part');
 }
 
-/** Decompresses one xz stream, refusing output larger than `maxOutput` (decompression bombs). */
-export function xzDecompress(data: Uint8Array, maxOutput: number): Promise<Buffer> {
-  return run(['-d', '-c', '-q'], data, maxOutput, 'decompressing delta part');
+/**
+ * Decompresses one xz stream, refusing output larger than `maxOutput` (decompression bombs).
+ * `expectedSize`: what the output should be (a delta part's declared size), for choosing where
+ * the temporary files go.
+ */
+export function xzDecompress(data: Uint8Array, maxOutput: number, expectedSize?: number): Promise<Buffer> {
+  return run(['-d', '-c', '-q'], data, maxOutput, 'decompressing delta part', expectedSize);
 }
+
+/**
+ * Where the temporary files go: $TMPDIR if set; else, for up to 64 MiB of data expected,
+ * /dev/shm (memory: the files live for milliseconds, and on a disk the next syncfs wrote them
+ * out before they were deleted); else the system's temporary directory.
+ */
+function scratchDir(expectedBytes: number): string {
+  if (process.env.TMPDIR) return os.tmpdir();
+  if (expectedBytes <= MAX_SHM_BYTES) {
+    try {
+      fs.accessSync('/dev/shm', fs.constants.W_OK | fs.constants.X_OK);
+      return '/dev/shm';
+    } catch {
+      // none here
+    }
+  }
+  return os.tmpdir();
+}
+const MAX_SHM_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runs xz on `input` through temporary files, not pipes: a pipe holds 64 KiB, and while this
@@ -29,8 +52,8 @@ export function xzDecompress(data: Uint8Array, maxOutput: number): Promise<Buffe
  * A pull's second part was decoded only once the first had been applied. The output file is
  * capped at `maxOutput` by `ulimit -f`.
  */
-async function run(args: string[], input: Uint8Array, maxOutput: number, what: string): Promise<Buffer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-xz-'));
+async function run(args: string[], input: Uint8Array, maxOutput: number, what: string, expectedSize?: number): Promise<Buffer> {
+  const dir = fs.mkdtempSync(path.join(scratchDir(input.length + (expectedSize ?? maxOutput)), 'cairn-xz-'));
   try {
     const inPath = path.join(dir, 'in');
     const outPath = path.join(dir, 'out');

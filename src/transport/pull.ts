@@ -129,6 +129,8 @@ export class Puller {
   private txnObjects = 0;
   private txnStarted = Date.now();
   private readonly committing: Promise<number>[] = [];
+  /** Downloads that run on while the pull goes on (guarded: they never reject); flush() waits. */
+  private readonly background: Promise<void>[] = [];
   private readonly seen = new Set<string>();
   private readonly scanned = new Set<Checksum>();
   /** Commits stored by this pull (possibly still in an uncommitted batch). */
@@ -190,6 +192,7 @@ export class Puller {
   }
 
   private async flush(): Promise<void> {
+    await Promise.all(this.background);
     const last = this.txn;
     const all = [...this.committing, last.commit()];
     const rs = await Promise.allSettled(all);
@@ -347,60 +350,70 @@ export class Puller {
       this.stats.requested++;
     }
     if (sb.from) this.walkBase.set(to, sb.from);
-    const work: Promise<void>[] = [];
+    // fallback objects download beside the parts; the walk need not wait for them (they are
+    // "seen", as any object being fetched), flush() does
     for (const f of sb.fallbacks) {
       if (f.type !== 'file' || this.seen.has(`${f.checksum}.file`)) continue;
       this.seen.add(`${f.checksum}.file`);
       if (this.repo.hasObject(f.checksum, 'file')) continue;
       this.stats.requested++;
-      work.push(this.guard(() => this.pullContent(f.checksum)));
+      this.background.push(this.guard(() => this.pullContent(f.checksum)));
     }
-    work.push(this.guard(() => this.applyParts(sb, dir)));
-    await Promise.all(work);
+    await this.guard(() => this.applyParts(sb, dir));
     if (this.error) throw this.error;
   }
 
   /**
-   * A delta's parts are applied one after another, in order, on this thread. Meanwhile the next
-   * ones are decoded, PART_DECODERS at a time (an xz process each), as far ahead as
-   * PART_DECODED_AHEAD bytes of payload, and fetched PART_FETCH_AHEAD parts ahead of the last
-   * one decoding: new files come in small parts that are quick to apply, bsdiff'd files in
-   * parts that are slow to decode, and both kinds keep going side by side. The parts stage into
-   * their own batch transactions: an interrupted pull keeps what its finished parts staged, and
-   * the next one skips the parts whose objects are all there.
+   * A delta's parts are applied one at a time on this thread, each as soon as it is decoded.
+   * Meanwhile the others are decoded, PART_DECODERS at a time (an xz process each), as far
+   * ahead as PART_DECODED_AHEAD bytes of payload, and fetched PART_FETCH_AHEAD parts ahead.
+   * Decoding starts with the smallest part and the largest, then goes on from both ends: the
+   * small one is soon ready to apply, and the large one, slow to decode, does not come last
+   * (new files come in parts that are quick to decode and slow to apply, executables and
+   * bsdiff'd files in parts that are the other way round). The parts stage into their own batch
+   * transactions: an interrupted pull keeps what its finished parts staged, and the next one
+   * skips the parts whose objects are all there.
    */
   private async applyParts(sb: Superblock, dir: string): Promise<void> {
     const todo = sb.parts.flatMap((hdr, i) => (partSatisfied(this.repo, hdr) ? [] : [i]));
     for (const i of todo) this.stats.requested += sb.parts[i]!.objects.length;
-    const usize = (k: number): number => sb.parts[todo[k]!]!.usize;
-    const fetched: (Promise<Buffer> | null)[] = [];
-    const decoded: (Promise<PartPayload> | null)[] = [];
-    const fetch = (k: number): Promise<Buffer> => {
-      if (fetched[k] === undefined) {
-        const i = todo[k]!;
+    const bySize = [...todo].sort((x, y) => sb.parts[x]!.size - sb.parts[y]!.size);
+    const order: number[] = [];
+    while (bySize.length > 0) order.push(order.length % 2 === 0 ? bySize.shift()! : bySize.pop()!);
+    const fetched = new Map<number, Promise<Buffer>>();
+    const fetch = (i: number): Promise<Buffer> => {
+      let p = fetched.get(i);
+      if (!p) {
         const inline = superblockInlinePart(sb, i);
-        const p = inline ? Promise.resolve(inline) : this.limiter.run(async () => (await this.source.file(`${dir}/${i}`, sb.parts[i]!.size, false))!);
-        p.catch(() => {}); // awaited in order below
-        fetched[k] = p;
+        p = inline ? Promise.resolve(inline) : this.limiter.run(async () => (await this.source.file(`${dir}/${i}`, sb.parts[i]!.size, false))!);
+        p.catch(() => {}); // awaited when decoded
+        fetched.set(i, p);
       }
-      return fetched[k]!;
+      return p;
     };
-    let nextDecode = 0;
+    const ready: { i: number; payload: PartPayload }[] = [];
+    let failed = null as { i: number; error: unknown } | null; // set by a decode that fails
+    let wake: (() => void) | null = null;
+    let next = 0;
     let decoding = 0;
     let ahead = 0; // payload bytes decoding or decoded, not applied yet
     let stopped = false;
     const pump = (): void => {
-      while (!stopped && nextDecode < todo.length && decoding < PART_DECODERS && (ahead === 0 || ahead + usize(nextDecode) <= PART_DECODED_AHEAD)) {
-        const k = nextDecode++;
+      while (!stopped && next < order.length && decoding < PART_DECODERS && (ahead === 0 || ahead + sb.parts[order[next]!]!.usize <= PART_DECODED_AHEAD)) {
+        const i = order[next]!;
+        for (const f of order.slice(next, next + PART_FETCH_AHEAD)) fetch(f);
+        next++;
         decoding++;
-        ahead += usize(k);
-        for (let f = k; f < Math.min(todo.length, k + PART_FETCH_AHEAD); f++) fetch(f);
-        const p = fetch(k).then((b) => decodeDeltaPart(sb, todo[k]!, b)).finally(() => {
-          decoding--;
-          pump();
-        });
-        p.catch(() => {});
-        decoded[k] = p;
+        ahead += sb.parts[i]!.usize;
+        fetch(i)
+          .then((b) => decodeDeltaPart(sb, i, b))
+          .then((payload) => void ready.push({ i, payload }), (error: unknown) => void (failed ??= { i, error }))
+          .finally(() => {
+            fetched.delete(i);
+            decoding--;
+            wake?.();
+            pump();
+          });
       }
     };
     pump();
@@ -408,24 +421,28 @@ export class Puller {
     let txn = new Transaction(this.repo);
     let staged = 0;
     let started = Date.now();
+    const refused = (i: number, e: unknown): unknown =>
+      e instanceof CairnError && e.code.startsWith('DELTA_') ? new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: sb.to, cause: e }) : e;
     try {
-      for (const [k, i] of todo.entries()) {
+      for (let n = 0; n < todo.length; n++) {
+        while (ready.length === 0 && !failed) await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        if (failed) throw refused(failed.i, failed.error);
+        if (this.error) return;
+        const { i, payload } = ready.shift()!;
         const hdr = sb.parts[i]!;
         try {
-          const payload = await decoded[k]!;
-          decoded[k] = fetched[k] = null;
-          if (this.error) return;
-          await executeDeltaPart(this.repo, txn, sb, i, payload, this.deltaStaged);
-          ahead -= usize(k);
-          pump();
+          // the part is not all there (partSatisfied): its objects are written without a lookup each
+          await executeDeltaPart(this.repo, txn, sb, i, payload, { into: this.deltaStaged, unchecked: true });
         } catch (e) {
-          if (e instanceof CairnError && e.code.startsWith('DELTA_')) throw new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: sb.to, cause: e });
-          throw e;
+          throw refused(i, e);
         }
+        ahead -= hdr.usize;
+        pump();
         this.stats.deltaParts++;
         this.stats.contentFetched += hdr.objects.length;
         staged += hdr.objects.length;
-        if (k + 1 < todo.length && (staged >= BATCH_OBJECTS || Date.now() - started > BATCH_MS)) {
+        if (n + 1 < todo.length && (staged >= BATCH_OBJECTS || Date.now() - started > BATCH_MS)) {
           this.commitInBackground(txn);
           txn = new Transaction(this.repo);
           staged = 0;
