@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Repo, fsck } from '../../src/repo/index.js';
 import { addRemote } from '../../src/repo/remotes.js';
 import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
-import { makeAwkwardTree, pseudoRandom } from '../lib/trees.js';
+import { makeAwkwardTree, prng, pseudoRandom } from '../lib/trees.js';
 import { cairnAsync, cairnSpawn, objectFiles, serveFile, TestServer } from '../lib/net.js';
 
 const TRIALS = Number(process.env.CAIRN_KILL_TRIALS ?? 30);
@@ -17,14 +17,6 @@ const dir = tmpdir('cairn-kill-');
 const tree = path.join(dir, 'tree');
 const src = path.join(dir, 'src');
 let server: TestServer;
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 before(async () => {
   makeAwkwardTree(tree, { manyFiles: 250, bigFile: 1 << 20, owners: false, xattrs: false });

@@ -5,6 +5,15 @@ import * as path from 'node:path';
 import xattr from '@napi-rs/xattr';
 
 /** Deterministic pseudo-random bytes (so checksums are stable across runs). */
+/** A seeded generator of numbers in [0, 1) (an LCG): a kill test's random points, reproducible by seed. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
 export function pseudoRandom(size: number, seed: string): Buffer {
   const out = Buffer.alloc(size);
   let block = createHash('sha256').update(seed).digest();
