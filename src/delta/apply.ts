@@ -197,13 +197,13 @@ export async function executeDeltaPart(
   // a part takes this thread for 100+ ms: let the event loop run every few ms meanwhile, so
   // that downloads and the xz processes decoding the next parts are serviced, and let what the
   // part wrote so far be flushed to disk beside it
-  let ranSince = performance.now();
+  let ranSince = Date.now();
   try {
     for (const op of decodeOps(ops, () => current().type !== 'file')) {
-      if (performance.now() - ranSince > YIELD_EVERY_MS) {
+      if (Date.now() - ranSince > YIELD_EVERY_MS) {
         txn.hintWriteback();
         await new Promise<void>((resolve) => setImmediate(resolve));
-        ranSince = performance.now();
+        ranSince = Date.now();
       }
       switch (op.op) {
         case 'S': {

@@ -279,7 +279,7 @@ export class Transaction {
    */
   hintWriteback(): void {
     if (!this.repo.durable || this.closed || this.writebackRunning || this.pending.size === 0) return;
-    const now = performance.now();
+    const now = Date.now();
     if (now - this.lastWriteback < WRITEBACK_MS) return;
     this.writebackRunning = true;
     this.lastWriteback = now;
