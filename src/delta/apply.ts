@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import {
-  type Checksum, type FileHeader, type ObjectType, S_IFLNK, S_IFMT, checksumFromBytes, fileChecksumPrefix, parseArchiveHeader,
+  type Checksum, type FileHeader, type ObjectType, S_IFLNK, S_IFMT, checkDirtree, checksumFromBytes, fileChecksumPrefix, parseArchiveHeader,
   parseCommit, parseDirmeta, parseDirtree, serializeMetadata, sha256, validateFileMode,
 } from '../format/index.js';
 import {
@@ -69,8 +69,9 @@ function corrupt(msg: string, part: number): DeltaCorruptError {
   return new DeltaCorruptError(`delta part ${part}: ${msg}`);
 }
 
+/** A delta's metadata is checked to be in normal form, as a pull checks what it fetches, and then only stored. */
 const META_PARSERS: Partial<Record<ObjectType, (b: Uint8Array) => unknown>> = {
-  dirtree: parseDirtree, dirmeta: parseDirmeta, commit: parseCommit,
+  dirtree: checkDirtree, dirmeta: parseDirmeta, commit: parseCommit,
 };
 
 /** Verifies and stages a metadata object. */

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  type Checksum, type Dirtree, checksumFromBytes, checksumToBytes, compareNames, parse, parseDirtree, serialize,
+  type Checksum, type Dirtree, checkDirtree, checksumFromBytes, checksumToBytes, compareNames, parse, parseDirtree, serialize,
   serializeDirtree, validateFileName,
 } from '../../../src/format/index.js';
 import { FormatError } from '../../../src/errors.js';
@@ -61,6 +61,19 @@ function genericSerialize(t: Dirtree): Buffer {
     dirs.map((d) => [d.name, checksumToBytes(d.tree), checksumToBytes(d.meta)]),
   ]);
 }
+
+/** 'accepted', or the error message (FormatError only). */
+function errorOf(f: () => unknown): string {
+  try {
+    f();
+    return 'accepted';
+  } catch (e) {
+    assert.ok(e instanceof FormatError, `only FormatError may escape, got ${String(e)}`);
+    return (e as Error).message;
+  }
+}
+const checkOutcome = (b: Buffer): string => errorOf(() => checkDirtree(b));
+const parseOutcome = (b: Buffer): string => errorOf(() => parseDirtree(b));
 
 function outcome(f: () => Dirtree): Dirtree | 'refused' {
   try {
@@ -123,10 +136,30 @@ describe('dirtree codec', () => {
       const mine = outcome(() => parseDirtree(bad));
       const generic = outcome(() => genericParse(bad));
       assert.deepEqual(mine, generic, `case ${i}: ${bad.toString('hex')}`);
+      assert.deepEqual(checkOutcome(bad), parseOutcome(bad), `case ${i}: checkDirtree agrees with parseDirtree, error included`);
       if (mine === 'refused') refused++;
       else accepted++;
     }
     assert.ok(refused > 1000 && accepted > 100, `both outcomes exercised (${refused} refused, ${accepted} accepted)`);
+  });
+
+  it('checkDirtree accepts and refuses exactly what parseDirtree does, with the same error', () => {
+    const sum = 'cd'.repeat(32) as Checksum;
+    for (const name of ['.', '..', 'a/b', '..a', '.a', 'é', 'a\u00e9/b']) {
+      let bytes: Buffer;
+      try {
+        bytes = serializeDirtree({ files: [{ name, checksum: sum }], dirs: [{ name: 'd', tree: sum, meta: sum }] });
+      } catch {
+        continue;
+      }
+      assert.deepEqual(checkOutcome(bytes), parseOutcome(bytes), name);
+    }
+    const ok = serializeDirtree({ files: [{ name: 'a', checksum: sum }, { name: 'é', checksum: sum }], dirs: [{ name: 'b', tree: sum, meta: sum }] });
+    assert.equal(checkOutcome(ok), 'accepted');
+    const bad = Buffer.from(ok);
+    bad[ok.indexOf(Buffer.from('é'))] = 0xff; // no longer UTF-8
+    assert.deepEqual(checkOutcome(bad), parseOutcome(bad));
+    assert.match(String(checkOutcome(bad)), /UTF-8/);
   });
 
   it('refuses names ostree refuses and entries out of order', () => {
