@@ -128,19 +128,29 @@ export class HttpFetcher implements Fetcher {
       });
     } else {
       const { Agent: Agent_, buildConnector } = undiciAgent(load);
-      if (tlsOptions) {
-        let plain: BuildConnector.connector | null = null;
-        let secure: BuildConnector.connector | null = null;
-        this.dispatcher = new Agent_({
-          ...common,
-          connect: (o, cb) =>
-            o.protocol === 'https:' ? (secure ??= buildConnector({ ...tlsOptions() }))(o, cb) : (plain ??= buildConnector({}))(o, cb),
-        });
-      } else {
-        this.dispatcher = new Agent_(common);
-      }
+      let plain: BuildConnector.connector | null = null;
+      let secure: BuildConnector.connector | null = null;
+      this.dispatcher = new Agent_({
+        ...common,
+        connect: (o, cb) => {
+          if (o.protocol !== 'https:') return (plain ??= buildConnector({}))(o, cb);
+          return (secure ??= buildConnector(tlsOptions ? { ...tlsOptions() } : {}))(o, (err, socket) => {
+            socket?.on('error', (e: NodeJS.ErrnoException) => {
+              if (e.code?.startsWith('ERR_SSL_')) this.tlsAlerts.set(originKey(o.hostname, o.port), e);
+            });
+            cb(err, socket as never);
+          });
+        },
+      });
     }
   }
+
+  /**
+   * The last TLS alert a server sent, per host:port. With TLS 1.3 a server that refuses the
+   * client (one with no certificate, say) does so after the handshake, and undici reports only
+   * that the connection closed: the alert, seen on the socket, says why.
+   */
+  private readonly tlsAlerts = new Map<string, NodeJS.ErrnoException>();
 
   async close(): Promise<void> {
     await this.dispatcher.close();
@@ -248,7 +258,7 @@ export class HttpFetcher implements Fetcher {
       };
       const fail = (e: unknown): void => {
         if (failed) return;
-        failed = mapError(e, href);
+        failed = mapError(e, href, this.tlsAlerts);
         settle();
         reject(failed);
         if (controller && !controller.aborted) controller.abort(failed);
@@ -440,10 +450,35 @@ const TLS_VERIFY = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-function mapError(e: unknown, href: string): Error {
+function originKey(hostname: string, port: string | number): string {
+  return `${hostname}:${port || 443}`;
+}
+
+/** The reason in an OpenSSL error line ("…:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:…"). */
+function sslReason(code: string, message: string): string {
+  return /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+)/.exec(message)?.[1] ?? code;
+}
+
+function mapError(e: unknown, href: string, tlsAlerts?: ReadonlyMap<string, NodeJS.ErrnoException>): Error {
   if (e instanceof Transient || (e as CairnError).code?.startsWith?.('PULL_')) return e as Error;
-  const code = (e as { code?: string }).code ?? '';
-  const msg = (e as Error).message ?? String(e);
+  let code = (e as { code?: string }).code ?? '';
+  let msg = (e as Error).message ?? String(e);
+  if (code === 'UND_ERR_SOCKET' && tlsAlerts) {
+    const u = new URL(href);
+    const alert = u.protocol === 'https:' ? tlsAlerts.get(originKey(u.hostname, u.port)) : undefined;
+    if (alert) {
+      code = alert.code ?? code;
+      msg = alert.message;
+    }
+  }
+  if (code.startsWith('ERR_SSL_')) {
+    // the server refused this client, or TLS cannot work with it: not transient, not retried
+    const reason = sslReason(code, msg);
+    const why = code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'
+      ? 'the server requires a TLS client certificate (the remote\'s tls-client-cert-path and tls-client-key-path)'
+      : reason.includes('alert') ? `the server refused the TLS connection (${reason})` : `TLS failed (${reason})`;
+    return new PullNetworkError(`${href}: ${why}`, { url: href });
+  }
   if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new Transient(new PullTimeoutError(`${href}: no data from the server for too long (${msg})`, { url: href }));
   }
