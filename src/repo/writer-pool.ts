@@ -183,13 +183,30 @@ function poolWidth(): number {
  */
 const IN_THREAD_FIRST = 32;
 let jobsSeen = 0;
+let holds = 0;
 
 function thePool(): WriterPool | null {
   if (pool === undefined) {
-    if (++jobsSeen <= IN_THREAD_FIRST) return null;
+    if (holds > 0 || ++jobsSeen <= IN_THREAD_FIRST) return null;
     startWriterPool();
   }
   return pool!;
+}
+
+/**
+ * Keeps jobs in-thread until startWriterPool() is called or the returned release is: for a
+ * caller that soon knows whether it has enough work for the workers to pay for their start (a
+ * pull, once its walk has counted the objects it lacks). Not when CAIRN_WORKERS is set: then
+ * the workers start as they would for anyone.
+ */
+export function holdWriterPool(): () => void {
+  if (process.env.CAIRN_WORKERS) return () => {};
+  holds++;
+  let released = false;
+  return () => {
+    if (!released) holds--;
+    released = true;
+  };
 }
 
 /** Starts the workers now, for a caller that is about to hand over thousands of jobs. */

@@ -18,7 +18,7 @@ import {
 import { ObjectPresence, type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
 import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/index.js';
 import type { RemoteSignPolicy } from '../repo/index.js';
-import { SMALL_FILE, inspectFilezFile } from '../repo/index.js';
+import { SMALL_FILE, holdWriterPool, inspectFilezFile, startWriterPool } from '../repo/index.js';
 import {
   type StagedObjects, type Superblock, decodeDeltaPart, deltaIndexRelPath, deltaRelDir, executeDeltaPart, parseSuperblock,
   partSatisfied, superblockCommitmeta, superblockInlinePart,
@@ -82,6 +82,12 @@ const STORE_QUEUE = 64;
 const PART_DECODERS = 2;
 const PART_DECODED_AHEAD = 64 * 1024 * 1024;
 const PART_FETCH_AHEAD = 8;
+/**
+ * Objects to fetch from which a pull verifies and writes them on the writer pool's workers:
+ * starting them costs ~80 ms of CPU each. An update of 1,334 objects took 0.64-0.69 s on this
+ * thread against 0.69-0.73 s with workers (2 cores); a full pull of 7,551, 2.7-2.8 s against 2.3.
+ */
+const WORKERS_FROM = 2500;
 
 export function newStats(): PullStats {
   return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, deltaParts: 0, startedAt: Date.now() };
@@ -155,6 +161,8 @@ export class Puller {
 
   async run(): Promise<PullResult> {
     const resolved: { ref: string; commit: Checksum }[] = [];
+    // the writer pool's workers start only for a pull with enough objects to fetch (scanEntries)
+    const release = holdWriterPool();
     try {
       const summary = await this.loadSummary();
       for (const spec of this.opts.refs) resolved.push({ ref: spec.ref, commit: await this.resolve(spec, summary) });
@@ -180,6 +188,7 @@ export class Puller {
       await this.flush().catch(() => {});
       throw e;
     } finally {
+      release();
       await this.source.close().catch(() => {});
     }
     return {
@@ -569,6 +578,7 @@ export class Puller {
   }
 
   private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[], base: DirPair | null): void {
+    if (this.stats.requested >= WORKERS_FROM) startWriterPool();
     // the base's directory at this path: its files and subdirectories by name
     const old = base ? parseDirtree(presence.dirtree(base.tree)) : null;
     const oldFiles = old && old.files.length > 0 ? new Map(old.files.map((f) => [f.name, f.checksum])) : null;

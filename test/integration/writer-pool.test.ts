@@ -1,5 +1,6 @@
-// The per-object file work runs on worker threads by default and in-thread with CAIRN_WORKERS=1
-// (and from TypeScript sources): both paths must write the same repository. Commit (bare,
+// The per-object file work runs on worker threads by default (a pull: once it has 2,500 objects to
+// fetch) and in-thread with CAIRN_WORKERS=1 (and from TypeScript sources): both paths must write
+// the same repository. Commit (bare,
 // bare-user), pull into bare-user and archive checkout, each run both ways, compared with each
 // other and checked by the real ostree.
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +13,8 @@ import { cairnServe, objectFiles, type Served } from '../lib/net.js';
 
 const dir = tmpdir('cairn-pool-');
 const tree = path.join(dir, 'tree');
-const ways = { workers: {}, 'in-thread': { CAIRN_WORKERS: '1' } } as const;
+// (workers named explicitly: by default a pull of fewer than 2,500 objects does not start them)
+const ways = { workers: { CAIRN_WORKERS: '2' }, 'in-thread': { CAIRN_WORKERS: '1' } } as const;
 type Way = keyof typeof ways;
 
 function run(way: Way, args: string[]): string {
