@@ -143,6 +143,8 @@ export class Puller {
   private readonly storedCommits = new Map<Checksum, Buffer>();
   private error: unknown = null;
   private partDir: string;
+  /** Objects requested through delta parts (stats.requested counts them too; the writer pool does not write them). */
+  private deltaRequested = 0;
   /** For a commit, a complete one to compare its tree with in the walk (a delta's from-commit). */
   private readonly walkBase = new Map<Checksum, Checksum>();
   /** What delta parts staged, committed or not yet: the tree walk reads it instead of the repo. */
@@ -385,7 +387,10 @@ export class Puller {
    */
   private async applyParts(sb: Superblock, dir: string): Promise<void> {
     const todo = sb.parts.flatMap((hdr, i) => (partSatisfied(this.repo, hdr) ? [] : [i]));
-    for (const i of todo) this.stats.requested += sb.parts[i]!.objects.length;
+    for (const i of todo) {
+      this.stats.requested += sb.parts[i]!.objects.length;
+      this.deltaRequested += sb.parts[i]!.objects.length;
+    }
     const bySize = [...todo].sort((x, y) => sb.parts[x]!.size - sb.parts[y]!.size);
     const order: number[] = [];
     while (bySize.length > 0) order.push(order.length % 2 === 0 ? bySize.shift()! : bySize.pop()!);
@@ -578,7 +583,7 @@ export class Puller {
   }
 
   private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[], base: DirPair | null): void {
-    if (this.stats.requested >= WORKERS_FROM) startWriterPool();
+    if (this.stats.requested - this.deltaRequested >= WORKERS_FROM) startWriterPool();
     // the base's directory at this path: its files and subdirectories by name
     const old = base ? parseDirtree(presence.dirtree(base.tree)) : null;
     const oldFiles = old && old.files.length > 0 ? new Map(old.files.map((f) => [f.name, f.checksum])) : null;
