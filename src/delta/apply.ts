@@ -97,14 +97,6 @@ async function stageContent(txn: Transaction, to: StageTo, header: FileHeader, c
   to.into.content.add(expected);
 }
 
-/**
- * Applies part `index` of `sb` whose file bytes are `partBytes` (compression byte included),
- * staging its objects in `txn`. Throws DeltaCorruptError on any mismatch; the caller aborts.
- */
-export async function applyDeltaPart(repo: Repo, txn: Transaction, sb: Superblock, index: number, partBytes: Buffer): Promise<void> {
-  await executeDeltaPart(repo, txn, sb, index, await decodeDeltaPart(sb, index, partBytes));
-}
-
 /** Verifies a part file's size and checksum and decompresses its payload. */
 export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: Buffer): Promise<PartPayload> {
   const hdr: DeltaPartHeader | undefined = sb.parts[index];
