@@ -65,6 +65,19 @@ function filezCap(prefix: Buffer): number {
   return 8 + hl + deflateBound(Number(size));
 }
 
+/** The content size a .filez's header declares (-1 if the bytes are too short to say). */
+function filezDeclaredSize(b: Buffer): number {
+  if (b.length < 8) return -1;
+  const hl = b.readUInt32BE(0);
+  return b.length < 8 + hl + 8 || hl > MAX_FILE_HEADER ? -1 : Number(b.readBigUInt64BE(8));
+}
+
+/**
+ * A downloaded .filez whose content is declared larger than this is stored from a file, streamed
+ * (inspectFilezFile, unpackFilezFile), however small the download: one in memory is inflated whole.
+ */
+export const MAX_INFLATE_IN_MEMORY = 32 * 1024 * 1024;
+
 function filezPrefixNeed(prefix: Buffer): number {
   if (prefix.length < 8) return 8;
   return Math.min(8 + prefix.readUInt32BE(0) + 8, 8 + MAX_FILE_HEADER);
@@ -110,6 +123,12 @@ export class HttpSource implements ObjectSource {
       capFromPrefix: filezCap,
       prefixBytes: filezPrefixNeed,
     });
+    // a small body can declare a large content (a sparse or zero-filled file): that is stored
+    // from the file, streamed, not inflated whole in memory
+    if (result!.kind === 'buffer' && result!.bytes.length > MAX_SMALL_FILE && filezDeclaredSize(result!.bytes) > MAX_INFLATE_IN_MEMORY) {
+      fs.writeFileSync(partFile, result!.bytes, { mode: 0o600 });
+      return { kind: 'filez', result: { kind: 'file', file: partFile, size: result!.bytes.length } };
+    }
     return { kind: 'filez', result: result! };
   }
 

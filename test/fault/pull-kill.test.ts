@@ -9,7 +9,7 @@ import { Repo, fsck } from '../../src/repo/index.js';
 import { addRemote } from '../../src/repo/remotes.js';
 import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
 import { makeAwkwardTree, prng, pseudoRandom } from '../lib/trees.js';
-import { cairnAsync, cairnSpawn, objectFiles, serveFile, TestServer } from '../lib/net.js';
+import { cairnAsync, cairnSpawn, objectFiles, sendInSlices, serveFile, TestServer } from '../lib/net.js';
 
 const TRIALS = Number(process.env.CAIRN_KILL_TRIALS ?? 30);
 const GROUP = 5; // trials on the same repo before a completing pull
@@ -35,13 +35,7 @@ before(async () => {
       return false;
     }
     if (size < 512 * 1024 || req.headers.range) return false;
-    const b = fs.readFileSync(file);
-    res.writeHead(200, { 'Content-Length': b.length });
-    for (let off = 0; off < b.length && !res.destroyed; off += 256 * 1024) {
-      res.write(b.subarray(off, off + 256 * 1024));
-      await new Promise((r) => setTimeout(r, 40));
-    }
-    res.end();
+    await sendInSlices(res, fs.readFileSync(file), 256 * 1024, 40);
     return true;
   };
 });

@@ -84,6 +84,16 @@ export class TestServer {
   }
 }
 
+/** Sends `bytes` as a 200 in slices of `slice` bytes, `delayMs` apart (a slow server, for TestServer hooks). */
+export async function sendInSlices(res: http.ServerResponse, bytes: Buffer, slice: number, delayMs: number): Promise<void> {
+  res.writeHead(200, { 'Content-Length': bytes.length });
+  for (let off = 0; off < bytes.length && !res.destroyed; off += slice) {
+    res.write(bytes.subarray(off, off + slice));
+    await new Promise((r) => setTimeout(r, delayMs));
+  }
+  res.end();
+}
+
 /** Plain static handler with single-range support. */
 export function serveFile(req: http.IncomingMessage, res: http.ServerResponse, file: string): void {
   let st: fs.Stats;
