@@ -358,7 +358,11 @@ export class Puller {
       if (meta) await this.store(to, 'commitmeta', meta);
       await this.store(to, 'commit', sb.commitBytes);
       this.storedCommits.set(to, sb.commitBytes);
-      this.stats.requested++;
+      // the commit (and commitmeta, if it is carried) came in the superblock; a fetched
+      // commitmeta was counted as fetched by fetchMeta
+      const carriedObjects = carried ? 2 : 1;
+      this.stats.requested += carriedObjects + (meta && !carried ? 1 : 0);
+      this.stats.metadataFetched += carriedObjects;
     }
     if (sb.from) this.walkBase.set(to, sb.from);
     // fallback objects are fetched once the first parts are in (see applyParts); the walk need

@@ -79,10 +79,14 @@ for (const publisher of ['cairn', 'ostree'] as const) {
       assert.deepEqual(hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta')), [], 'nothing loose');
       await clean(dst);
       h0 = server.hits.length;
-      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+      r = await cairnAsync(['pull', `--repo=${dst}`, '--json', '--require-static-deltas', 'origin', 'os/main']);
       assert.equal(r.status, 0, r.stderr);
       hits = server.hits.slice(h0).map((h) => h.path);
       assert.ok(hits.some((p) => /^deltas\/.+-.+\/superblock$/.test(p)), 'the from→to delta was used');
+      // the progress accounts for every object: the commit carried by the superblock included
+      const done = JSON.parse(r.stderr.trim().split('\n').pop()!) as { event: string; fetched: number; requested: number };
+      assert.equal(done.event, 'done');
+      assert.ok(done.requested > 1 && done.fetched === done.requested, `fetched ${done.fetched} of ${done.requested}`);
       assert.deepEqual(hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta')), [], 'nothing loose');
       await clean(dst);
       ok(cairn(['checkout', `--repo=${dst}`, '--user-mode', 'origin:os/main', path.join(dir, `${publisher}-c-co`)]));
