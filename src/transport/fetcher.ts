@@ -40,10 +40,8 @@ export interface FetchRequest {
   /** Resolve to null on 404 instead of failing. */
   optional?: boolean;
   /**
-   * Where a body larger than `spillAbove` bytes is streamed once it has taken SPILL_AFTER_MS
-   * (or grown past SPILL_ALWAYS_ABOVE bytes), and where what arrived of a body larger than
-   * `spillAbove` is saved if the transfer fails; if the file already holds a prefix (an
-   * interrupted earlier download of the same immutable object) it is resumed with Range.
+   * Where a body larger than `spillAbove` bytes is streamed; if the file already holds a prefix
+   * (an interrupted earlier download of the same immutable object) it is resumed with Range.
    */
   partFile?: string;
   spillAbove?: number;
@@ -261,11 +259,6 @@ export class HttpFetcher implements Fetcher {
       const fail = (e: unknown): void => {
         if (failed) return;
         failed = mapError(e, href, this.tlsAlerts);
-        try {
-          if (failed instanceof Transient) body?.saveForResume();
-        } catch {
-          // only a head start for the next attempt (a full disk says so on the next write)
-        }
         settle();
         reject(failed);
         if (controller && !controller.aborted) controller.abort(failed);
@@ -348,16 +341,6 @@ export class HttpFetcher implements Fetcher {
 const MAX_DROPPED_BODY = 1 << 20;
 
 /**
- * A body over `spillAbove` stays in memory while it arrives fast: it goes to its partial-download
- * file only once it has taken this long, or grown past SPILL_ALWAYS_ABOVE. Writing a body out as
- * it arrives, then reading it back to store it, cost a delta pull's 2 MB fallback object ~20 ms
- * of this thread, while the parts waited; what a kill can lose is a fraction of a second of
- * transfer. A transfer that fails keeps what arrived (saveForResume).
- */
-const SPILL_AFTER_MS = 250;
-const SPILL_ALWAYS_ABOVE = 8 << 20;
-
-/**
  * Collects one 200/206 body: in memory, or spilled to `req.partFile` once larger than
  * `req.spillAbove` (appended to a resumed prefix at `offset`). Enforces the size cap while the
  * body arrives, including a cap tightened from the body's first bytes (capFromPrefix).
@@ -372,7 +355,6 @@ class BodyCollector {
   private fd: number | null = null;
   private prefix: Buffer | null = null;
   private prefixDone: boolean;
-  private readonly started = Date.now();
 
   constructor(
     private readonly req: FetchRequest,
@@ -437,13 +419,8 @@ class BodyCollector {
       // undici hands over chunks it does not reuse; keep them as they are
       this.chunks.push(c);
       this.inMemory += c.length;
-      if (this.inMemory > this.spillAbove && (this.inMemory > SPILL_ALWAYS_ABOVE || Date.now() - this.started >= SPILL_AFTER_MS)) this.openFile();
+      if (this.inMemory > this.spillAbove) this.openFile();
     }
-  }
-
-  /** After a failed transfer: what arrived of a large body goes to its file, for a Range request. */
-  saveForResume(): void {
-    if (this.fd === null && this.inMemory > this.spillAbove) this.openFile();
   }
 
   finish(): FetchResult {

@@ -27,7 +27,7 @@ export const MAX_SMALL_FILE = 64 * 1024;
 export const MAX_CONTENT_OBJECT = 64 * 1024 * 1024 * 1024;
 /** Delta superblock: memory, like metadata (it embeds the commit and the part list). */
 export const MAX_SUPERBLOCK_SIZE = 64 * 1024 * 1024;
-/** Bodies above this are streamed to a partial-download file instead of memory once they are slow (fetcher.ts, SPILL_AFTER_MS). */
+/** Bodies above this are streamed to a partial-download file instead of memory. */
 export const SPILL_TO_DISK = 1024 * 1024;
 
 /** Content payloads: archive .filez bytes (in memory or a file) or an object of a local repo. */
