@@ -156,3 +156,42 @@ describe('broken deltas', () => {
     }
   });
 });
+
+describe('fallback objects', () => {
+  for (const publisher of ['cairn', 'ostree'] as const) {
+    it(`${publisher}'s delta with a fallback: fetched loose once, after the parts are in; fsck clean, identical tree`, async () => {
+      const tool = publisher === 'cairn' ? cairn : ostree;
+      const src = path.join(dir, `fallback-${publisher}-src`);
+      const tree3 = path.join(dir, `fallback-${publisher}-tree`);
+      fs.cpSync(tree2, tree3, { recursive: true });
+      fs.writeFileSync(path.join(tree3, 'firmware.bin'), pseudoRandom(1_500_000, 'fallback'));
+      ok(tool(['init', `--repo=${src}`, '--mode=archive']));
+      const from = ok(tool(['commit', `--repo=${src}`, '-b', 'os/main', TS, '-s', 'two', tree2]));
+      const to = ok(tool(['commit', `--repo=${src}`, '-b', 'os/main', TS, '-s', 'three', tree3]));
+      ok(tool(['static-delta', 'generate', `--repo=${src}`, `--from=${from}`, `--to=${to}`, '--min-fallback-size=1']));
+      ok(tool(['summary', `--repo=${src}`, '-u']));
+      const server = await new TestServer(src).start();
+      try {
+        const dst = newRepo(`fallback-${publisher}-dst`, 'bare-user', server.url);
+        let r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--disable-static-deltas', 'origin', `os/main@${from}`]);
+        assert.equal(r.status, 0, r.stderr);
+        const h0 = server.hits.length;
+        r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+        assert.equal(r.status, 0, r.stderr);
+        const hits = server.hits.slice(h0).map((h) => h.path);
+        const loose = hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta'));
+        assert.equal(loose.length, 1, `one fallback object fetched loose: ${loose.join(', ')}`);
+        assert.match(loose[0]!, /\.filez$/);
+        const parts = hits.flatMap((p, i) => (/^deltas\/.+\/\d+$/.test(p) ? [i] : []));
+        assert.ok(parts.length > 0, 'parts fetched');
+        assert.ok(hits.indexOf(loose[0]!) > Math.max(...parts), 'the fallback is requested once the parts are in');
+        await clean(dst);
+        const co = path.join(dir, `fallback-${publisher}-co`);
+        ok(cairn(['checkout', `--repo=${dst}`, '--user-mode', 'origin:os/main', co]));
+        assert.deepEqual(treeDiff(snap(tree3), snap(co)), []);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+});
