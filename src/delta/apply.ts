@@ -75,7 +75,7 @@ const META_PARSERS: Partial<Record<ObjectType, (b: Uint8Array) => unknown>> = {
 };
 
 /** Verifies and stages a metadata object. */
-async function stageMetadata(txn: Transaction, to: StageTo, type: ObjectType, expected: Checksum, bytes: Buffer, part: number): Promise<void> {
+function stageMetadata(txn: Transaction, to: StageTo, type: ObjectType, expected: Checksum, bytes: Buffer, part: number): void {
   const got = sha256(bytes);
   if (got !== expected) throw corrupt(`${type} object ${expected} has checksum ${got}`, part);
   const parser = META_PARSERS[type];
@@ -85,16 +85,23 @@ async function stageMetadata(txn: Transaction, to: StageTo, type: ObjectType, ex
     throw corrupt(`${type} object ${expected} is malformed: ${(e as Error).message}`, part);
   }
   const copy = Buffer.from(bytes);
-  await txn.writeMetadata(type, copy, expected, { unchecked: to.unchecked });
+  txn.writeMetadataSync(type, copy, expected, { unchecked: to.unchecked });
   to.into.metadata.set(`${expected}.${type}`, copy);
 }
 
-/** Verifies and stages a content object. */
-async function stageContent(txn: Transaction, to: StageTo, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> {
+/**
+ * Verifies and stages a content object: synchronously into a bare-family repository (no promise
+ * per object), through a promise into an archive one (compressed off this thread).
+ */
+function stageContent(txn: Transaction, to: StageTo, header: FileHeader, content: Buffer, expected: Checksum, part: number): Promise<void> | undefined {
   const got = sha256(fileChecksumPrefix(header), content);
   if (got !== expected) throw corrupt(`file object ${expected} has checksum ${got}`, part);
-  await txn.writeContentBuffer(header, content, expected, { unchecked: to.unchecked });
+  if (txn.repo.archive) {
+    return txn.writeContentBuffer(header, content, expected, { unchecked: to.unchecked }).then(() => void to.into.content.add(expected));
+  }
+  txn.writeContentSync(header, content, expected, { unchecked: to.unchecked });
   to.into.content.add(expected);
+  return undefined;
 }
 
 /** Verifies a part file's size and checksum and decompresses its payload. */
@@ -204,13 +211,14 @@ export async function executeDeltaPart(
           const o = current();
           if (o.type !== 'file') {
             const [length, offset] = op.args as [number, number];
-            await stageMetadata(txn, to, o.type, o.checksum, slice(blob, offset, length, 'metadata'), index);
+            stageMetadata(txn, to, o.type, o.checksum, slice(blob, offset, length, 'metadata'), index);
           } else {
             const [modeIdx, xattrIdx, size, offset] = op.args as [number, number, number, number];
             const data = slice(blob, offset, size, 'content');
             const isLink = (modes[modeIdx]?.mode ?? 0) & S_IFMT;
             const header = headerFor(modeIdx, xattrIdx, isLink === S_IFLNK ? data.toString('utf8') : '');
-            await stageContent(txn, to, header, isLink === S_IFLNK ? Buffer.alloc(0) : data, o.checksum, index);
+            const staging = stageContent(txn, to, header, isLink === S_IFLNK ? Buffer.alloc(0) : data, o.checksum, index);
+            if (staging) await staging;
           }
           objIdx++;
           break;
@@ -257,7 +265,8 @@ export async function executeDeltaPart(
           if (ob.pos !== ob.out.length) throw corrupt(`object ${ob.expected} closed after ${ob.pos} of ${ob.out.length} bytes`, index);
           const isLink = (ob.header.mode & S_IFMT) === S_IFLNK;
           const header = isLink ? { ...ob.header, symlinkTarget: ob.out.toString('utf8') } : ob.header;
-          await stageContent(txn, to, header, isLink ? Buffer.alloc(0) : ob.out, ob.expected, index);
+          const staging = stageContent(txn, to, header, isLink ? Buffer.alloc(0) : ob.out, ob.expected, index);
+          if (staging) await staging;
           open = null;
           readSource = null;
           objIdx++;

@@ -29,6 +29,9 @@ export interface WriteOptions {
   unchecked?: boolean;
 }
 
+/** What `pending` holds for an object written synchronously. */
+const WRITTEN: Promise<void> = Promise.resolve();
+
 /** Least time between two early flushes of a transaction (see hintWriteback). */
 const WRITEBACK_MS = 50;
 
@@ -95,6 +98,41 @@ export class Transaction {
       });
     this.pending.set(rel, p);
     return p;
+  }
+
+  /**
+   * `once` for a write done right here, synchronously: no promise and no microtask per object,
+   * which a delta part writing a thousand small objects in a row paid for each (writeBareObject
+   * and writeNewFile are synchronous anyway). False when the object was already there or staged.
+   */
+  private onceSync(csum: Checksum, type: ObjectType, write: (dest: string) => void, knownMissing = false): boolean {
+    if (this.closed) throw new IoError(`${this.dir}: the transaction is closed`, { path: this.dir });
+    const rel = objectRelPath(csum, type, this.repo.archive);
+    if (this.pending.has(rel)) return false;
+    if (!knownMissing && this.repo.hasObject(csum, type)) return false;
+    const dest = this.stagePath(rel);
+    try {
+      write(dest);
+    } catch (e) {
+      fs.rmSync(dest, { force: true });
+      throw e;
+    }
+    this.pending.set(rel, WRITTEN);
+    return true;
+  }
+
+  /** writeMetadata of verified bytes, done synchronously (see onceSync). */
+  writeMetadataSync(type: ObjectType, bytes: Uint8Array, csum: Checksum, opts: WriteOptions = {}): void {
+    this.onceSync(csum, type, (dest) => writeNewFile(dest, bytes), opts.unchecked);
+  }
+
+  /**
+   * writeContentBuffer of a verified object into a bare-family repository, done synchronously
+   * (see onceSync). An archive repository compresses off this thread: writeContentBuffer.
+   */
+  writeContentSync(header: FileHeader, content: Buffer, csum: Checksum, opts: WriteOptions = {}): void {
+    if (this.repo.archive) throw new IoError('writeContentSync is for bare-family repositories');
+    this.onceSync(csum, 'file', (dest) => writeBareObject(dest, this.repo.mode, header, content), opts.unchecked);
   }
 
   /** Stores a metadata object (commit, dirtree, dirmeta, commitmeta) and returns its checksum. */

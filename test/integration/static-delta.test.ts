@@ -173,6 +173,18 @@ describe('static deltas with the real ostree', () => {
   });
 });
 
+describe('applying into an archive repository', () => {
+  it('cairn apply-offline stores the objects compressed, as archive objects; fsck clean, same tree', () => {
+    const c = clientAtA('c-archive', 'archive', 'cairn');
+    const r = cairn(['static-delta', 'apply-offline', `--repo=${c}`, '--ref=main', path.join(SRC, relDir(A, B))]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), B);
+    ok(cairn(['fsck', `--repo=${c}`]), 'cairn fsck');
+    ok(ostree(['fsck', `--repo=${c}`]), 'ostree fsck');
+    assert.deepEqual(treeDiff(ostreeTree(SRC, B), ostreeTree(c, 'main')), []);
+  });
+});
+
 describe('ostree delta variants', () => {
   it('cairn applies an ostree delta with inline parts and big-endian sizes, given its superblock path', () => {
     const src4 = path.join(W, 'src4');
