@@ -92,6 +92,16 @@ describe('full disk, pull and checkout', () => {
     ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
     v1 = ok(cairn(['commit', `--repo=${src}`, '-b', 'v1', `--tree=dir=${t1}`]));
     ok(cairn(['commit', `--repo=${src}`, '-b', 'v2', `--tree=dir=${t2}`]));
+    // v3: as much content as v2, but compressible, so that a static delta to it is quick to make
+    const t3 = path.join(dir, 'pull-v3');
+    fs.mkdirSync(t3);
+    for (let i = 0; i < 40; i++) {
+      const b = Buffer.alloc(1 << 20);
+      pseudoRandom(4096, `v3-${i}`).copy(b, (i * 4096) % (b.length - 4096));
+      fs.writeFileSync(path.join(t3, `mostly-zero-${i}.bin`), b);
+    }
+    ok(cairn(['commit', `--repo=${src}`, '-b', 'v3', `--tree=dir=${t3}`]));
+    ok(cairn(['static-delta', 'generate', `--repo=${src}`, '--from=v1', '--to=v3']));
     ok(cairn(['summary', `--repo=${src}`, '-u']));
     server = await cairnServe(src);
   });
@@ -103,9 +113,21 @@ describe('full disk, pull and checkout', () => {
     ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
     ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', server.url]));
     ok(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v1']));
-    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v2']), 'pull');
+    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', '--disable-static-deltas', 'origin', 'v2']), 'pull');
     assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:v1'])), v1);
     assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, 'origin:v2']).status, 0, 'no ref for the commit that did not fit');
+    fsckClean(repo);
+  });
+
+  it('pull through a static delta: one line, earlier refs and objects intact, nothing staged left, fsck clean', async () => {
+    for (const e of fs.readdirSync(disk)) fs.rmSync(path.join(disk, e), { recursive: true, force: true });
+    ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
+    ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', server.url]));
+    ok(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v1']));
+    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', '--require-static-deltas', 'origin', 'v3']), 'delta pull');
+    assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:v1'])), v1);
+    assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, 'origin:v3']).status, 0, 'no ref for the commit that did not fit');
+    assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')).filter((e) => e.startsWith('staging-')), [], 'no staging left behind');
     fsckClean(repo);
   });
 
