@@ -107,29 +107,27 @@ describe('full disk, pull and checkout', () => {
   });
   after(() => server.stop());
 
-  it('pull: one line, earlier refs and objects intact, fsck clean', async () => {
-    // whatever the other tests left on the disk, this one needs it nearly empty
+  /**
+   * On a nearly empty disk (whatever the other tests left there), a repo with v1 pulls `ref`
+   * with `flag`: one line, v1's ref and objects intact, no ref for what did not fit, nothing
+   * staged left, fsck clean.
+   */
+  async function pullTooMuch(flag: string, ref: string, what: string): Promise<void> {
     for (const e of fs.readdirSync(disk)) fs.rmSync(path.join(disk, e), { recursive: true, force: true });
     ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
     ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', server.url]));
     ok(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v1']));
-    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', '--disable-static-deltas', 'origin', 'v2']), 'pull');
+    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', flag, 'origin', ref]), what);
     assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:v1'])), v1);
-    assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, 'origin:v2']).status, 0, 'no ref for the commit that did not fit');
-    fsckClean(repo);
-  });
-
-  it('pull through a static delta: one line, earlier refs and objects intact, nothing staged left, fsck clean', async () => {
-    for (const e of fs.readdirSync(disk)) fs.rmSync(path.join(disk, e), { recursive: true, force: true });
-    ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
-    ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', server.url]));
-    ok(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v1']));
-    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', '--require-static-deltas', 'origin', 'v3']), 'delta pull');
-    assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:v1'])), v1);
-    assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, 'origin:v3']).status, 0, 'no ref for the commit that did not fit');
+    assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, `origin:${ref}`]).status, 0, 'no ref for the commit that did not fit');
     assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')).filter((e) => e.startsWith('staging-')), [], 'no staging left behind');
     fsckClean(repo);
-  });
+  }
+
+  it('pull: one line, earlier refs and objects intact, fsck clean', () => pullTooMuch('--disable-static-deltas', 'v2', 'pull'));
+
+  it('pull through a static delta: one line, earlier refs and objects intact, nothing staged left, fsck clean', () =>
+    pullTooMuch('--require-static-deltas', 'v3', 'delta pull'));
 
   it('checkout onto a full disk: one line', () => {
     const co = path.join(disk, 'co');
