@@ -16,4 +16,4 @@ export * from './delta-store.js';
 export * from './summary.js';
 export * from './remotes.js';
 export * from './pull-state.js';
-export { holdWriterPool, startWriterPool } from './writer-pool.js';
+export { holdWriterPool, pullWorkers, startWriterPool } from './writer-pool.js';

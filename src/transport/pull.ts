@@ -18,7 +18,7 @@ import {
 import { ObjectPresence, type Repo, Transaction, setRef, validateRefName } from '../repo/index.js';
 import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDownloadDir } from '../repo/index.js';
 import type { RemoteSignPolicy } from '../repo/index.js';
-import { SMALL_FILE, holdWriterPool, inspectFilezFile, startWriterPool } from '../repo/index.js';
+import { SMALL_FILE, holdWriterPool, inspectFilezFile, pullWorkers, startWriterPool } from '../repo/index.js';
 import {
   type StagedObjects, type Superblock, decodeDeltaPart, deltaIndexRelPath, deltaRelDir, executeDeltaPart, parseSuperblock,
   partSatisfied, superblockCommitmeta, superblockInlinePart,
@@ -83,11 +83,11 @@ const PART_DECODERS = 2;
 const PART_DECODED_AHEAD = 64 * 1024 * 1024;
 const PART_FETCH_AHEAD = 8;
 /**
- * Objects to fetch from which a pull verifies and writes them on the writer pool's workers:
- * starting them costs ~80 ms of CPU each. An update of 1,334 objects took 0.64-0.69 s on this
- * thread against 0.69-0.73 s with workers (2 cores); a full pull of 7,551, 2.7-2.8 s against 2.3.
+ * Objects to fetch from which a pull verifies and writes them on the writer pool's worker(s)
+ * (pullWorkers: one on two cores) instead of this thread: starting one costs ~80 ms of CPU. An
+ * update of 1,338 objects gained from it (see pullWorkers); smaller pulls were not measured.
  */
-const WORKERS_FROM = 2500;
+const WORKERS_FROM = 1000;
 
 export function newStats(): PullStats {
   return { phase: 'summary', metadataFetched: 0, contentFetched: 0, requested: 0, bytes: 0, deltaParts: 0, startedAt: Date.now() };
@@ -604,7 +604,7 @@ export class Puller {
   }
 
   private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[], base: DirPair | null): void {
-    if (this.stats.requested - this.deltaRequested >= WORKERS_FROM) startWriterPool();
+    if (this.stats.requested - this.deltaRequested >= WORKERS_FROM) startWriterPool(pullWorkers());
     // the base's directory at this path: its files and subdirectories by name
     const old = base ? parseDirtree(presence.dirtree(base.tree)) : null;
     const oldFiles = old && old.files.length > 0 ? new Map(old.files.map((f) => [f.name, f.checksum])) : null;
