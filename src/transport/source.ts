@@ -73,8 +73,10 @@ function filezDeclaredSize(b: Buffer): number {
 }
 
 /**
- * A downloaded .filez whose content is declared larger than this is stored from a file, streamed
- * (inspectFilezFile, unpackFilezFile), however small the download: one in memory is inflated whole.
+ * A downloaded .filez over 64 KiB whose content is declared larger than this is stored from a
+ * file, streamed (inspectFilezFile, unpackFilezFile), however small the download: one in memory
+ * is inflated whole. (Deflate expands at most ~1,032:1, so a body of 64 KiB or less stays under
+ * ~66 MB.)
  */
 export const MAX_INFLATE_IN_MEMORY = 32 * 1024 * 1024;
 
@@ -123,8 +125,8 @@ export class HttpSource implements ObjectSource {
       capFromPrefix: filezCap,
       prefixBytes: filezPrefixNeed,
     });
-    // a small body can declare a large content (a sparse or zero-filled file): that is stored
-    // from the file, streamed, not inflated whole in memory
+    // a small body can declare a large content (a sparse or zero-filled file): that one is
+    // stored from the file, streamed, not inflated whole in memory
     if (result!.kind === 'buffer' && result!.bytes.length > MAX_SMALL_FILE && filezDeclaredSize(result!.bytes) > MAX_INFLATE_IN_MEMORY) {
       fs.writeFileSync(partFile, result!.bytes, { mode: 0o600 });
       return { kind: 'filez', result: { kind: 'file', file: partFile, size: result!.bytes.length } };
