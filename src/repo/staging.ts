@@ -136,9 +136,9 @@ export class Transaction {
   }
 
   /** Stores a metadata object (commit, dirtree, dirmeta, commitmeta) and returns its checksum. */
-  async writeMetadata(type: ObjectType, bytes: Uint8Array, name?: Checksum, opts: WriteOptions = {}): Promise<Checksum> {
+  async writeMetadata(type: ObjectType, bytes: Uint8Array, name?: Checksum): Promise<Checksum> {
     const csum = name ?? sha256(bytes);
-    await this.once(csum, type, (dest) => writeNewFile(dest, bytes), opts.unchecked);
+    await this.once(csum, type, (dest) => writeNewFile(dest, bytes));
     return csum;
   }
 

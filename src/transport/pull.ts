@@ -617,10 +617,7 @@ export class Puller {
       this.stats.requested++;
       jobs.push(this.guard(() => this.pullContent(f.checksum)));
     }
-    for (const d of t.dirs) {
-      const o = oldDirs?.get(d.name);
-      this.scanLocal(d.tree, d.meta, presence, jobs, o ? { tree: o.tree, meta: o.meta } : null);
-    }
+    for (const d of t.dirs) this.scanLocal(d.tree, d.meta, presence, jobs, oldDirs?.get(d.name) ?? null);
   }
 
   // ------------------------------------------------------------------ fetch + verify + store
