@@ -57,6 +57,8 @@ export class CheckoutError extends define('REPO_CHECKOUT_FAILED') {}
 export class FsckFailedError extends define('REPO_FSCK_FAILED') {}
 export class LockedError extends define('REPO_LOCKED') {}
 export class IoError extends define('IO_FAILED') {}
+/** A filesystem cairn writes to is full or over quota (ENOSPC, EDQUOT): free space, or prune, and run it again. */
+export class NoSpaceError extends define('IO_NO_SPACE') {}
 /** Network side (pull, remotes, serve). */
 export class RemoteNotFoundError extends define('REMOTE_NOT_FOUND') {}
 export class RemoteExistsError extends define('REMOTE_EXISTS') {}
@@ -100,13 +102,25 @@ export const ERROR_CLASSES = [
   DeltaCompressionError, SignKeyInvalidError, SignVerifyError, SignMissingError,
   FormatError, UsageError, RepoNotFoundError, RepoInvalidError, RepoExistsError, RepoConfigError,
   RefNotFoundError, RefInvalidError, ObjectNotFoundError, ObjectCorruptError, UnsupportedFileError,
-  SourceReadError, CheckoutError, FsckFailedError, LockedError, IoError,
+  SourceReadError, CheckoutError, FsckFailedError, LockedError, IoError, NoSpaceError,
   RemoteNotFoundError, RemoteExistsError, RemoteInvalidError, PullNetworkError, PullTimeoutError, PullHttpError,
   PullRedirectError, PullTooLargeError, PullObjectCorruptError, PullSummaryError, PullRefNotFoundError,
   PullSignatureError, PullDeltaError, ServeError,
   SysrootNotFoundError, SysrootInvalidError, SysrootUnknownOsError, SysrootIndexError, SysrootOriginCorruptError,
   SysrootNoKernelError, SysrootBootFullError, SysrootLockedError, SysrootRefusedError,
 ] as const;
+
+/**
+ * `e` as a NoSpaceError that says what was being written (`what`: "cannot store objects in R"),
+ * when it is a system error ENOSPC or EDQUOT; anything else is handed back as it is. The system's
+ * message stays in it: "cannot store objects in R: ENOSPC: no space left on device, write".
+ */
+export function noSpace(e: unknown, what: string, path?: string): unknown {
+  if (e instanceof CairnError) return e;
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+  return new NoSpaceError(`${what}: ${(e as Error).message}`, { cause: e, ...(path === undefined ? {} : { path }) });
+}
 
 /** One line: the message followed by its causes' messages. */
 export function describeError(err: unknown): string {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { type Checksum, type FileMeta, S_IFLNK, S_IFMT } from '../format/index.js';
-import { CairnError, CheckoutError, ObjectNotFoundError } from '../errors.js';
+import { CairnError, CheckoutError, ObjectNotFoundError, noSpace } from '../errors.js';
 import { isErrno } from './fsutil.js';
 import { UMASK, applyOwnerAndXattrs } from './object-files.js';
 import { runObjectJob } from './writer-pool.js';
@@ -61,6 +61,8 @@ export async function checkout(repo: Repo, rev: string, dest: string, opts: Chec
     await w.finish();
   } catch (e) {
     if (e instanceof CairnError) throw e;
+    const full = noSpace(e, `checkout to ${dest} failed`, dest);
+    if (full !== e) throw full;
     throw new CheckoutError(`checkout to ${dest} failed: ${(e as Error).message}`, { path: dest, cause: e });
   }
   return { commit, files: w.files, hardlinked: w.hardlinked };

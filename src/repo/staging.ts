@@ -14,7 +14,7 @@ import {
   type Checksum, type FileHeader, type ObjectType, S_IFLNK, S_IFMT, fileChecksumPrefix, objectRelPath,
   serializeArchiveHeader, sha256,
 } from '../format/index.js';
-import { IoError, ObjectCorruptError } from '../errors.js';
+import { IoError, ObjectCorruptError, noSpace } from '../errors.js';
 import { isErrno, startSyncHelper, syncFilesystemAsync } from './fsutil.js';
 import { type CommitFileResult, inspectFilezFile, readFilezHead, stagingName, writeBareObject, writeNewFile } from './object-files.js';
 import { runObjectJob, writerLanes } from './writer-pool.js';
@@ -57,10 +57,15 @@ export class Transaction {
   constructor(readonly repo: Repo) {
     sweepStaleStaging(repo);
     this.dir = path.join(repo.path, 'tmp', `staging-${process.pid}-${randomBytes(6).toString('hex')}`);
-    fs.mkdirSync(this.dir, { recursive: true });
     this.lanes = writerLanes();
-    for (let i = 0; i < this.lanes; i++) fs.mkdirSync(path.join(this.dir, String(i)));
-    fs.writeFileSync(path.join(this.dir, '.pid'), String(process.pid));
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      for (let i = 0; i < this.lanes; i++) fs.mkdirSync(path.join(this.dir, String(i)));
+      fs.writeFileSync(path.join(this.dir, '.pid'), String(process.pid));
+    } catch (e) {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw this.full(e);
+    }
     if (repo.durable) startSyncHelper();
     const level = Number(repo.config.get('archive', 'zlib-level') ?? 6);
     this.zlibLevel = Number.isInteger(level) && level >= 0 && level <= 9 ? level : 6;
@@ -74,6 +79,11 @@ export class Transaction {
    */
   private stageLane(rel: string): number {
     return parseInt(rel.charAt('objects/'.length), 16) % this.lanes;
+  }
+
+  /** A write into this repository that found its filesystem full says where (see noSpace). */
+  private full(e: unknown): unknown {
+    return noSpace(e, `cannot store objects in ${this.repo.path}`, this.repo.path);
   }
 
   private stagePath(rel: string): string {
@@ -94,7 +104,7 @@ export class Transaction {
       .catch((e: unknown) => {
         this.pending.delete(rel);
         fs.rmSync(this.stagePath(rel), { force: true });
-        throw e;
+        throw this.full(e);
       });
     this.pending.set(rel, p);
     return p;
@@ -115,7 +125,7 @@ export class Transaction {
       write(dest);
     } catch (e) {
       fs.rmSync(dest, { force: true });
-      throw e;
+      throw this.full(e);
     }
     this.pending.set(rel, WRITTEN);
     return true;
@@ -177,7 +187,7 @@ export class Transaction {
       lane,
     );
     this.workerJobs.add(job);
-    const r = (await job.finally(() => this.workerJobs.delete(job))) as CommitFileResult | undefined;
+    const r = (await job.catch((e: unknown) => Promise.reject(this.full(e))).finally(() => this.workerJobs.delete(job))) as CommitFileResult | undefined;
     if (!r || 'changed' in r) throw new IoError(`${src}: file changed while being read`, { path: src });
     const rel = objectRelPath(r.checksum, 'file', false);
     if (r.staged && !this.pending.has(rel)) {
@@ -226,7 +236,7 @@ export class Transaction {
       }
     } catch (e) {
       fs.rmSync(tmp, { force: true });
-      throw e;
+      throw this.full(e);
     }
     let used = false;
     await this.once(csum, 'file', (dest) => {
@@ -338,15 +348,15 @@ export class Transaction {
     for (const rel of this.pending.keys()) {
       const dest = path.join(this.repo.path, rel);
       const d = path.dirname(dest);
-      if (!made.has(d)) {
-        fs.mkdirSync(d, { recursive: true });
-        made.add(d);
-      }
       try {
+        if (!made.has(d)) {
+          fs.mkdirSync(d, { recursive: true });
+          made.add(d);
+        }
         fs.renameSync(this.stagePath(rel), dest);
       } catch (e) {
         // a concurrent writer may have stored the same object meanwhile: identical by name
-        if (!isErrno(e, 'ENOENT') || !fs.existsSync(dest)) throw e;
+        if (!isErrno(e, 'ENOENT') || !fs.existsSync(dest)) throw this.full(e); // a directory that must grow can find the disk full
       }
     }
     if (this.pending.size > 0 && durable) await syncFilesystemAsync(this.repo.path);

@@ -13,7 +13,7 @@ import type { Agent, Dispatcher, EnvHttpProxyAgent, buildConnector as BuildConne
 import { type RemoteTls, readAt } from '../repo/index.js';
 import { tlsOptionsFor } from './trust.js';
 import {
-  type CairnError, PullHttpError, PullNetworkError, PullRedirectError, PullTimeoutError, PullTooLargeError,
+  type CairnError, PullHttpError, PullNetworkError, PullRedirectError, PullTimeoutError, PullTooLargeError, noSpace,
 } from '../errors.js';
 
 /**
@@ -387,9 +387,18 @@ class BodyCollector {
 
   private openFile(): void {
     this.onSpill();
-    this.fd = fs.openSync(this.req.partFile!, this.offset > 0 ? 'a' : 'w', 0o600);
-    for (const c of this.chunks) fs.writeSync(this.fd, c);
+    try {
+      this.fd = fs.openSync(this.req.partFile!, this.offset > 0 ? 'a' : 'w', 0o600);
+      for (const c of this.chunks) fs.writeSync(this.fd, c);
+    } catch (e) {
+      throw this.full(e);
+    }
     this.chunks.length = 0;
+  }
+
+  /** A download that finds its filesystem full says where it was going (see noSpace). */
+  private full(e: unknown): unknown {
+    return noSpace(e, `cannot save ${this.href} to ${this.req.partFile}`, this.req.partFile);
   }
 
   /** False when fewer than `min` bytes arrived since the last call (the low-speed watchdog). */
@@ -414,8 +423,13 @@ class BodyCollector {
         if (this.offset + this.received > this.cap) throw this.tooLarge(this.offset + this.received);
       }
     }
-    if (this.fd !== null) fs.writeSync(this.fd, c);
-    else {
+    if (this.fd !== null) {
+      try {
+        fs.writeSync(this.fd, c);
+      } catch (e) {
+        throw this.full(e);
+      }
+    } else {
       // undici hands over chunks it does not reuse; keep them as they are
       this.chunks.push(c);
       this.inMemory += c.length;

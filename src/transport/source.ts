@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import {
   type Checksum, type ObjectType, MAX_FILE_HEADER, objectRelPath,
 } from '../format/index.js';
-import { PullObjectCorruptError, PullTooLargeError } from '../errors.js';
+import { PullObjectCorruptError, PullTooLargeError, noSpace } from '../errors.js';
 import { isErrno } from '../repo/index.js';
 import { type ContentObject, Repo } from '../repo/index.js';
 import type { Fetcher, FetchResult } from './fetcher.js';
@@ -128,7 +128,11 @@ export class HttpSource implements ObjectSource {
     // a small body can declare a large content (a sparse or zero-filled file): that one is
     // stored from the file, streamed, not inflated whole in memory
     if (result!.kind === 'buffer' && result!.bytes.length > MAX_SMALL_FILE && filezDeclaredSize(result!.bytes) > MAX_INFLATE_IN_MEMORY) {
-      fs.writeFileSync(partFile, result!.bytes, { mode: 0o600 });
+      try {
+        fs.writeFileSync(partFile, result!.bytes, { mode: 0o600 });
+      } catch (e) {
+        throw noSpace(e, `cannot save the download of object ${csum} to ${partFile}`, partFile);
+      }
       return { kind: 'filez', result: { kind: 'file', file: partFile, size: result!.bytes.length } };
     }
     return { kind: 'filez', result: result! };

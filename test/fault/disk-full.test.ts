@@ -21,11 +21,13 @@ function run(cmd: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
-function diskFullError(r: Run, what: string): void {
+/** `where`: the repository or checkout that did not fit, which the line must name. */
+function diskFullError(r: Run, what: string, where: string): void {
   assert.notEqual(r.status, 0, `${what} must fail`);
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `${what}: exactly one line on stderr, got:\n${r.stderr}`);
   assert.match(lines[0]!, /^error: .*(ENOSPC|no space left on device)/, what);
+  assert.ok(lines[0]!.includes(where), `${what}: the line names ${where}: ${lines[0]}`);
   assert.doesNotMatch(r.stderr, /\s+at .*:\d+:\d+/, `${what}: no stack trace`);
 }
 
@@ -63,7 +65,7 @@ for (const mode of ['bare-user', 'archive'] as const) {
       ok(cairn(['init', `--repo=${repo}`, `--mode=${mode}`]));
       first = ok(cairn(['commit', `--repo=${repo}`, '-b', 'main', '-s', 'first', `--tree=dir=${small}`]));
       bigTree(big, SIZE_MB + 8, `big-${mode}`);
-      diskFullError(cairn(['commit', `--repo=${repo}`, '-b', 'main', '-s', 'too big', `--tree=dir=${big}`]), 'commit');
+      diskFullError(cairn(['commit', `--repo=${repo}`, '-b', 'main', '-s', 'too big', `--tree=dir=${big}`]), 'commit', repo);
       assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'main'])), first, 'the ref still names the first commit');
       assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')).filter((e) => e.startsWith('staging-')), [], 'no staging left behind');
       fsckClean(repo);
@@ -117,7 +119,7 @@ describe('full disk, pull and checkout', () => {
     ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
     ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', server.url]));
     ok(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v1']));
-    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', flag, 'origin', ref]), what);
+    diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', flag, 'origin', ref]), what, repo);
     assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:v1'])), v1);
     assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, `origin:${ref}`]).status, 0, 'no ref for the commit that did not fit');
     assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')).filter((e) => e.startsWith('staging-')), [], 'no staging left behind');
@@ -131,6 +133,6 @@ describe('full disk, pull and checkout', () => {
 
   it('checkout onto a full disk: one line', () => {
     const co = path.join(disk, 'co');
-    diskFullError(cairn(['checkout', `--repo=${src}`, 'v2', co]), 'checkout');
+    diskFullError(cairn(['checkout', `--repo=${src}`, 'v2', co]), 'checkout', co);
   });
 });
