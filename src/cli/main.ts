@@ -40,6 +40,33 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** `--json` among the options (before a `--`): a failure is then reported as one JSON line too. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * The JSON form of an error line: the code (docs/errors.md), the one-line message, and what it
+ * concerns. An error that is not one of cairn's typed ones is a system error (IO_NO_SPACE or
+ * IO_FAILED, with its `errno` name) or else a bug (INTERNAL).
+ */
+function errorEvent(e: unknown): Record<string, string> {
+  const ev: Record<string, string> = { event: 'error', code: 'INTERNAL', message: describeError(e) };
+  if (e instanceof CairnError) {
+    ev.code = e.code;
+    for (const k of ['path', 'object', 'ref', 'url'] as const) if (e[k] !== undefined) ev[k] = e[k]!;
+    return ev;
+  }
+  const { code: errno, path } = (e ?? {}) as NodeJS.ErrnoException;
+  if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) {
+    ev.code = errno === 'ENOSPC' || errno === 'EDQUOT' ? 'IO_NO_SPACE' : 'IO_FAILED';
+    ev.errno = errno;
+    if (typeof path === 'string') ev.path = path;
+  }
+  return ev;
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
@@ -49,16 +76,14 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its one-line message (or help/version)
       return e.exitCode === 0 ? 0 : 2;
     }
-    if (e instanceof CairnError) {
-      err(`error: ${describeError(e)}`);
-      if (process.env.DEBUG) err(e.stack ?? '');
-      return e.exitCode;
+    if (wantsJson(argv)) err(JSON.stringify(errorEvent(e)));
+    else {
+      const msg = describeError(e);
+      const full = !(e instanceof CairnError) && (e as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC' && !msg.includes('no space left');
+      err(`error: ${msg}${full ? ' (no space left on device)' : ''}`);
     }
-    const code = (e as NodeJS.ErrnoException | undefined)?.code;
-    const msg = describeError(e);
-    err(`error: ${msg}${code === 'ENOSPC' && !msg.includes('no space left') ? ' (no space left on device)' : ''}`);
-    if (process.env.DEBUG) err((e as Error).stack ?? '');
-    return 1;
+    if (process.env.DEBUG) err((e as Error | undefined)?.stack ?? '');
+    return e instanceof CairnError ? e.exitCode : 1;
   }
 }
 

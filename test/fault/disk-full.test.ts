@@ -120,6 +120,13 @@ describe('full disk, pull and checkout', () => {
     ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', server.url]));
     ok(await cairnAsync(['pull', `--repo=${repo}`, '-q', 'origin', 'v1']));
     diskFullError(await cairnAsync(['pull', `--repo=${repo}`, '-q', flag, 'origin', ref]), what, repo);
+    // for a program: the same failure as a JSON event with its code, after the progress events
+    const j = await cairnAsync(['pull', `--repo=${repo}`, '--json', flag, 'origin', ref]);
+    assert.equal(j.status, 1);
+    const last = JSON.parse(j.stderr.trimEnd().split('\n').pop()!) as Record<string, string>;
+    assert.equal(last.event, 'error');
+    assert.equal(last.code, 'IO_NO_SPACE', `${what} --json: ${last.message}`);
+    assert.ok(last.path?.startsWith(repo), `${what} --json: the path is in ${repo}: ${last.path}`);
     assert.equal(ok(cairn(['rev-parse', `--repo=${repo}`, 'origin:v1'])), v1);
     assert.notEqual(cairn(['rev-parse', `--repo=${repo}`, `origin:${ref}`]).status, 0, 'no ref for the commit that did not fit');
     assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')).filter((e) => e.startsWith('staging-')), [], 'no staging left behind');

@@ -40,6 +40,23 @@ describe('bad input', () => {
     oneLineError(cairn(['refs', `--repo=${path.join(dir, 'nope')}`]), /not an OSTree repository/);
   });
 
+  it('with --json, the one line is a JSON error event carrying the error code', () => {
+    const nope = path.join(dir, 'nope');
+    for (const args of [['refs', `--repo=${nope}`, '--json'], ['fsck', '--json', `--repo=${nope}`], ['log', `--repo=${repo}`, '--json', 'no-such-ref']]) {
+      const r = cairn(args);
+      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `exactly one line on stderr, got:\n${r.stderr}`);
+      const ev = JSON.parse(lines[0]!) as Record<string, string>;
+      assert.equal(ev.event, 'error');
+      if (args[0] === 'log') assert.equal(ev.code, 'REPO_REF_NOT_FOUND');
+      else assert.deepEqual(ev, { event: 'error', code: 'REPO_NOT_FOUND', message: `${nope}: not an OSTree repository (no config file)`, path: nope });
+    }
+    // `--json` after `--` is an argument, not the option
+    assert.match(cairn(['refs', `--repo=${nope}`, '--', '--json']).stderr, /^error: /);
+  });
+
   it('no --repo at all is a usage error', () => {
     oneLineError(cairn(['refs']), /--repo/, 2);
   });
