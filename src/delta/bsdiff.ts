@@ -30,6 +30,16 @@ function writeOff(out: Buffer, p: number, v: number): void {
   if (v < 0) out[p + 7]! |= 0x80;
 }
 
+/**
+ * out[at + i] += old[oldAt + i] for i in [from, to). A function of its own: V8 optimizes this
+ * small loop cheaply, where inside bspatch it compiled the whole function twice per pull (once
+ * on stack replacement in the first large patch, again for the next calls: ~30 ms of
+ * TurboFan time for a delta's six patches).
+ */
+function addOld(out: Buffer, at: number, old: Uint8Array, oldAt: number, from: number, to: number): void {
+  for (let i = from; i < to; i++) out[at + i] = (out[at + i]! + old[oldAt + i]!) & 0xff;
+}
+
 /** Applies `patch` to `old`, producing exactly `newSize` bytes; throws FormatError on a bad patch. */
 export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number): Buffer {
   const out = Buffer.alloc(newSize);
@@ -48,9 +58,7 @@ export function bspatch(old: Uint8Array, patch: Uint8Array, newSize: number): Bu
     // the diff bytes, plus the old file's bytes where the window overlaps it (outside it adds 0):
     // a copy, then an add loop with no per-byte bounds test (twice as fast warm)
     out.set(patch.subarray(p, p + diffLen), newPos);
-    const from = Math.max(0, -oldPos);
-    const to = Math.min(diffLen, old.length - oldPos);
-    for (let i = from; i < to; i++) out[newPos + i] = (out[newPos + i]! + old[oldPos + i]!) & 0xff;
+    addOld(out, newPos, old, oldPos, Math.max(0, -oldPos), Math.min(diffLen, old.length - oldPos));
     p += diffLen;
     newPos += diffLen;
     oldPos += diffLen;
