@@ -1,6 +1,7 @@
 /**
  * cairn's command line: the composition root. Parses argv, runs one command, turns every
- * failure into one line on stderr and a non-zero exit code (2 for usage errors).
+ * failure into one line on stderr and a non-zero exit code (2 for usage errors). The entry point
+ * that calls `main` is scripts/start.cjs (dist/bundle/cairn.js, which bin/cairn runs).
  */
 import { Command, CommanderError } from 'commander';
 import { CairnError, describeError } from '../errors.js';
@@ -86,11 +87,3 @@ export async function main(argv: string[]): Promise<number> {
     return e instanceof CairnError ? e.exitCode : 1;
   }
 }
-
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-});
-
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});

@@ -42,17 +42,11 @@ describe('bin/cairn', () => {
     assert.equal(r.status, 0, r.stderr);
     const loaded = new Set((JSON.parse(r.stderr) as string[]).map((m) => m.replace(/^NativeModule /, '')));
     assert.ok(loaded.has('fs'));
-    for (const m of ['zlib', 'crypto', 'http', 'child_process', 'worker_threads']) assert.ok(!loaded.has(m), `${m} is not loaded`);
+    for (const m of ['zlib', 'crypto', 'http', 'child_process', 'worker_threads', 'vm']) assert.ok(!loaded.has(m), `${m} is not loaded`);
   });
 
   it('a pull from an http:// remote loads neither http2 nor tls', async () => {
-    const dir = tmpdir();
-    const tree = path.join(dir, 'tree');
-    fs.mkdirSync(tree);
-    fs.writeFileSync(path.join(tree, 'hello'), 'hello\n');
-    const src = path.join(dir, 'src');
-    ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
-    ok(cairn(['commit', `--repo=${src}`, '-b', 'main', `--tree=dir=${tree}`]));
+    const { dir, src } = sourceRepo();
     ok(cairn(['summary', `--repo=${src}`, '-u']));
     const server = await new TestServer(src).start();
     try {
@@ -69,16 +63,74 @@ describe('bin/cairn', () => {
       assert.ok(loaded.has('http'), 'the probe sees what the pull loads');
       for (const m of ['http2', 'tls']) assert.ok(!loaded.has(m), `${m} is not loaded`);
       assert.equal(fs.readFileSync(path.join(dst, 'refs', 'remotes', 'origin', 'main'), 'utf8').trim().length, 64);
+      // through bin/cairn, both bundle files come with the code caches the build made
+      const again = path.join(dir, 'again');
+      ok(cairn(['init', `--repo=${again}`, '--mode=bare-user']));
+      ok(cairn(['remote', 'add', `--repo=${again}`, '--no-gpg-verify', 'origin', server.url]));
+      const p = await run(CAIRN, ['pull', '-q', `--repo=${again}`, 'origin', 'main'], { CAIRN_CODE_CACHE_STATUS: '1' });
+      assert.equal(p.status, 0, p.stderr);
+      assert.match(p.stderr, /^code cache: \{"cli\.js":"used","undici-agent\.js":"used"\}$/m);
     } finally {
       await server.stop();
     }
   });
+
+  it('only a pull uses the code cache; one that is stale, damaged, missing or made under other V8 flags is not used, and the pull runs', () => {
+    const { dir, src } = sourceRepo();
+    const built = path.join(path.dirname(CAIRN), '..', 'dist', 'bundle');
+    const copy = path.join(dir, 'bundle');
+    fs.cpSync(built, copy, { recursive: true });
+    fs.symlinkSync(path.join(built, '..', '..', 'node_modules'), path.join(dir, 'node_modules')); // what the bundle requires
+    let n = 0;
+    /** The code cache's status for cli.js in a pull (file:// remote) run by the copy. */
+    const pull = (flags: string[], cmd = 'pull'): string => {
+      const repo = path.join(dir, `repo-${n++}`);
+      ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
+      ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', `file://${src}`]));
+      const args = cmd === 'pull' ? ['pull', '-q', `--repo=${repo}`, 'origin', 'main'] : ['refs', `--repo=${repo}`];
+      const r = spawnSync(process.execPath, [...flags, path.join(copy, 'cairn.js'), ...args], {
+        encoding: 'utf8', env: { ...process.env, CAIRN_CODE_CACHE_STATUS: '1' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const status = /^code cache: (\{.*\})$/m.exec(r.stderr)?.[1];
+      assert.ok(status, `no status in: ${r.stderr}`);
+      return (JSON.parse(status) as Record<string, string>)['cli.js'] ?? 'not loaded';
+    };
+    assert.equal(pull(['--liftoff-only']), 'used', 'a copied bundle keeps its cache');
+    assert.equal(pull(['--liftoff-only'], 'refs'), 'not loaded', 'a short command compiles what it needs');
+    assert.equal(pull([]), 'rejected', 'V8 refuses a cache made under other flags');
+    const cacheFile = path.join(copy, 'cli.js.cache');
+    const good = fs.readFileSync(cacheFile);
+    const bad = Buffer.from(good);
+    for (let i = bad.length >> 1; i < (bad.length >> 1) + 256; i++) bad[i] = bad[i]! ^ 0x5a;
+    fs.writeFileSync(cacheFile, bad);
+    assert.equal(pull(['--liftoff-only']), 'damaged', 'V8 would stop the process on damaged data');
+    fs.writeFileSync(cacheFile, good.subarray(0, good.length >> 1));
+    assert.equal(pull(['--liftoff-only']), 'damaged');
+    fs.writeFileSync(cacheFile, good);
+    fs.appendFileSync(path.join(copy, 'cli.js'), '\n// another build\n');
+    assert.equal(pull(['--liftoff-only']), 'stale');
+    fs.rmSync(cacheFile);
+    assert.equal(pull(['--liftoff-only']), 'none');
+  });
 });
 
+/** A temporary directory with an archive repo `src` holding one commit on `main`. */
+function sourceRepo(): { dir: string; src: string } {
+  const dir = tmpdir();
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'hello'), 'hello\n');
+  const src = path.join(dir, 'src');
+  ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
+  ok(cairn(['commit', `--repo=${src}`, '-b', 'main', `--tree=dir=${tree}`]));
+  return { dir, src };
+}
+
 /** Runs a command without blocking this process's event loop (the test server lives in it). */
-function run(cmd: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.on('error', reject);
