@@ -300,6 +300,10 @@ export class Puller {
   /** Picks a delta to `to`: from a commit we have (the current ref first), else from scratch. */
   private async findDelta(to: Checksum, ref: string, summary: Summary | null): Promise<{ from: Checksum | null; superblock: Checksum | null } | null> {
     const current = this.currentCommit(ref);
+    // the summary's own list, when it names a delta from the commit this repo is at, is the one
+    // the index would pick: no round trip for the index (the same summary vouches for both)
+    const direct = summary?.deltas.find((d) => d.to === to && d.from !== null && d.from === current && this.hasComplete(d.from));
+    if (direct) return { from: direct.from, superblock: direct.superblockChecksum };
     let candidates: readonly SummaryDelta[] | null = null;
     if (summary?.indexedDeltas) {
       const idx = await this.limiter.run(() => this.source.file(deltaIndexRelPath(to), MAX_SUPERBLOCK_SIZE, true));

@@ -76,6 +76,7 @@ for (const publisher of ['cairn', 'ostree'] as const) {
       assert.equal(r.status, 0, r.stderr);
       let hits = server.hits.slice(h0).map((h) => h.path);
       assert.ok(hits.some((p) => /^deltas\/.+\/0$/.test(p)), 'a part was fetched');
+      assert.ok(hits.some((p) => p.startsWith('delta-indexes/')), 'from scratch, the delta index is read');
       assert.deepEqual(hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta')), [], 'nothing loose');
       await clean(dst);
       h0 = server.hits.length;
@@ -83,6 +84,8 @@ for (const publisher of ['cairn', 'ostree'] as const) {
       assert.equal(r.status, 0, r.stderr);
       hits = server.hits.slice(h0).map((h) => h.path);
       assert.ok(hits.some((p) => /^deltas\/.+-.+\/superblock$/.test(p)), 'the from→to delta was used');
+      // the summary lists the delta from the commit the repo is at: its index is not fetched
+      assert.deepEqual(hits.filter((p) => p.startsWith('delta-indexes/')), [], 'no delta index fetched');
       // the progress accounts for every object: the commit carried by the superblock included
       const done = JSON.parse(r.stderr.trim().split('\n').pop()!) as { event: string; fetched: number; requested: number };
       assert.equal(done.event, 'done');
