@@ -241,8 +241,8 @@ export class Puller {
   // ------------------------------------------------------------------ refs and summary
 
   private async loadSummary(): Promise<Summary | null> {
-    const { bytes, sig } = await this.source.summary();
     const policy = this.opts.signPolicy;
+    const { bytes, sig } = await this.source.summary(policy?.verifySummary ?? false);
     if (policy?.verifySummary) {
       if (!bytes) throw new PullSignatureError(`${this.source.description}: signature verification of the summary is on but the remote has no summary`);
       const ok = this.opts.verifySummarySignature?.(bytes, sig, policy.keys) ?? false;

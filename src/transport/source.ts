@@ -37,8 +37,11 @@ export type ContentPayload =
 
 export interface ObjectSource {
   readonly description: string;
-  /** Raw summary bytes (null if the remote has none) and summary.sig (null if none). */
-  summary(): Promise<{ bytes: Buffer | null; sig: Buffer | null }>;
+  /**
+   * Raw summary bytes (null if the remote has none) and, with `withSig` (the remote's summary
+   * signatures are checked), summary.sig (null if none, or not asked for).
+   */
+  summary(withSig: boolean): Promise<{ bytes: Buffer | null; sig: Buffer | null }>;
   /** refs/heads/<ref> on the remote, for remotes without a summary. */
   readRef(ref: string): Promise<string | null>;
   metadata(csum: Checksum, type: ObjectType, optional: boolean): Promise<Buffer | null>;
@@ -99,9 +102,10 @@ export class HttpSource implements ObjectSource {
     private readonly fetcher: Fetcher,
   ) {}
 
-  async summary(): Promise<{ bytes: Buffer | null; sig: Buffer | null }> {
+  async summary(withSig: boolean): Promise<{ bytes: Buffer | null; sig: Buffer | null }> {
+    // summary.sig only when it is checked: a request (and a connection) less before the first object
     const [sig, bytes] = await Promise.all([
-      this.fetcher.fetch({ rel: 'summary.sig', maxBytes: MAX_SUMMARY_SIZE, optional: true }),
+      withSig ? this.fetcher.fetch({ rel: 'summary.sig', maxBytes: MAX_SUMMARY_SIZE, optional: true }) : null,
       this.fetcher.fetch({ rel: 'summary', maxBytes: MAX_SUMMARY_SIZE, optional: true }),
     ]);
     return { bytes: buf(bytes), sig: buf(sig) };

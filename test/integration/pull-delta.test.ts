@@ -86,6 +86,7 @@ for (const publisher of ['cairn', 'ostree'] as const) {
       assert.ok(hits.some((p) => /^deltas\/.+-.+\/superblock$/.test(p)), 'the from→to delta was used');
       // the summary lists the delta from the commit the repo is at: its index is not fetched
       assert.deepEqual(hits.filter((p) => p.startsWith('delta-indexes/')), [], 'no delta index fetched');
+      assert.ok(hits.includes('summary') && !hits.includes('summary.sig'), 'summary.sig only where summaries are verified');
       // the progress accounts for every object: the commit carried by the superblock included
       const done = JSON.parse(r.stderr.trim().split('\n').pop()!) as { event: string; fetched: number; requested: number };
       assert.equal(done.event, 'done');
