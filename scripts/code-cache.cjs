@@ -3,9 +3,10 @@
 //
 // V8 code cache for cairn's bundle files. Node 20 compiles a script's functions lazily, the
 // first time each is called: a delta pull compiled a few hundred of them (parse, then bytecode),
-// ~30 ms of its main thread. The build runs a short workload through the CLI in one process
-// (scripts/train-code-cache.cjs) and saves V8's cached data for the functions it compiled;
-// `load` hands it back to V8, which then skips those compiles.
+// ~30 ms of its main thread. The build runs pulls through the CLI in one process
+// (scripts/train-code-cache.cjs) and saves V8's cached data for the functions they compiled;
+// `load` hands it back to V8, which then skips those compiles (dist/bundle/cairn.js does so for
+// `cairn pull` only).
 //
 // A cache file is `<header line>\n<V8 cached data>`. The header names the Node version, the
 // SHA-256 of the bundle file and the SHA-256 of the data (~1.5 ms in all for cli.js): V8 itself
