@@ -80,6 +80,12 @@ function other(...args) {
 }
 
 let server = null;
+// the server and the files must not outlive this process, however it ends (the build kills it after 120 s)
+process.on('exit', () => {
+  server?.kill();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(1));
 
 async function workload() {
   const src = path.join(dir, 'src');
@@ -115,8 +121,4 @@ workload()
     console.error(`code cache: training failed, no cache saved (${e.message})`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    server?.kill();
-    fs.rmSync(dir, { recursive: true, force: true });
-    process.exit();
-  });
+  .finally(() => process.exit());
