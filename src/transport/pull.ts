@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import {
   type Checksum, type Dirtree, type ObjectType, fileChecksumPrefix,
-  isChecksum, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
+  checkDirtree, isChecksum, parseCommit, parseDirmeta, parseDirtree, parseMetadata, sha256,
 } from '../format/index.js';
 import { type Summary, parseSummary } from '../format/index.js';
 import {
@@ -656,7 +656,7 @@ export class Puller {
     }
     try {
       if (type === 'commit') parseCommit(bytes);
-      else if (type === 'dirtree') parseDirtree(bytes);
+      else if (type === 'dirtree') checkDirtree(bytes); // its walk parses it (checkDirtree: the same checks, no strings)
       else if (type === 'dirmeta') parseDirmeta(bytes);
       else parseMetadata(bytes);
     } catch (e) {
