@@ -1,7 +1,7 @@
 // Bundles the compiled CLI (dist/, from tsc) into dist/bundle/: one CommonJS file per entry point,
 // so that a command starts by compiling one module instead of resolving ~70 ESM files (measured:
 // `cairn --version` 0.16 s -> 0.11 s as one ESM file -> 0.095 s as CommonJS, which loads without
-// the ESM loader's asynchronous file reads). Worker entry points sit beside cairn.js, where
+// the ESM loader's asynchronous file reads). Worker entry points sit beside cli.js, where
 // `new URL('./<name>.js', import.meta.url)` finds them; import.meta.url is defined as the
 // bundle's own file URL. Native and lazily loaded packages stay external.
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
