@@ -222,13 +222,16 @@ export class Puller {
 
   private noteStored(): void {
     this.txnObjects++;
-    if (this.txnObjects >= BATCH_OBJECTS || Date.now() - this.txnStarted > BATCH_MS) {
-      const old = this.txn;
-      this.txn = new Transaction(this.repo);
-      this.txnObjects = 0;
-      this.txnStarted = Date.now();
-      this.commitInBackground(old);
-    }
+    if (this.txnObjects >= BATCH_OBJECTS || Date.now() - this.txnStarted > BATCH_MS) this.nextBatch();
+  }
+
+  /** Commits the current batch in the background and starts a new one. */
+  private nextBatch(): void {
+    const old = this.txn;
+    this.txn = new Transaction(this.repo);
+    this.txnObjects = 0;
+    this.txnStarted = Date.now();
+    this.commitInBackground(old);
   }
 
   /** Commits a batch while the pull goes on; flush() waits for it. */
@@ -362,6 +365,9 @@ export class Puller {
       if (meta) await this.store(to, 'commitmeta', meta);
       await this.store(to, 'commit', sb.commitBytes);
       this.storedCommits.set(to, sb.commitBytes);
+      // committed now (it is marked partial), while the parts download and decode, rather than
+      // by flush(): a syncfs pair less at the end of the pull
+      this.nextBatch();
       // the commit (and commitmeta, if it is carried) came in the superblock; a fetched
       // commitmeta was counted as fetched by fetchMeta
       const carriedObjects = carried ? 2 : 1;
