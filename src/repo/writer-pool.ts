@@ -232,9 +232,14 @@ export function holdWriterPool(): () => void {
   };
 }
 
-/** Starts the workers now (if none run yet), for a caller that is about to hand over thousands of jobs. */
-export function startWriterPool(workers = defaultWorkers()): void {
-  pool ??= COMPILED && workers >= 1 ? new WriterPool(workers) : null;
+/**
+ * Starts the workers now (if none run yet), for a caller that is about to hand over thousands of
+ * jobs. `workers` is asked only then: a pull calls this for every directory it walks.
+ */
+export function startWriterPool(workers: () => number = defaultWorkers): void {
+  if (pool !== undefined) return;
+  const n = workers();
+  pool = COMPILED && n >= 1 ? new WriterPool(n) : null;
 }
 
 /** A copy of the bytes in a buffer of their own, so that it can be handed to a worker. */

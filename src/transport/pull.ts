@@ -614,7 +614,7 @@ export class Puller {
   }
 
   private scanEntries(t: Dirtree, presence: LocalObjects, jobs: Promise<void>[], base: DirPair | null): void {
-    if (this.stats.requested - this.deltaRequested >= WORKERS_FROM) startWriterPool(pullWorkers());
+    if (this.stats.requested - this.deltaRequested >= WORKERS_FROM) startWriterPool(pullWorkers);
     // the base's directory at this path: its files and subdirectories by name
     const old = base ? parseDirtree(presence.dirtree(base.tree)) : null;
     const oldFiles = old && old.files.length > 0 ? new Map(old.files.map((f) => [f.name, f.checksum])) : null;
