@@ -5,8 +5,8 @@
  * NODE_EXTRA_CA_CERTS file as it starts, before any code runs: 38 ms of every cairn run on a
  * host that sets it to Debian's bundle, for commands that never open a TLS connection. bin/cairn
  * therefore hands the variable over under another name, and the CLI gives it here
- * (trustExtraCaCertsFile): the file is read when a fetcher is made and parsed at the first TLS
- * connection, and its certificates are trusted beside the bundled roots, as Node would have.
+ * (trustExtraCaCertsFile): the file is read and parsed at the first TLS connection, and its
+ * certificates are trusted beside the bundled roots, as Node would have.
  *
  * A remote's options, as ostree reads them: `tls-ca-path` replaces the roots (only the
  * certificates in that file are trusted for that remote); `tls-client-cert-path` and
@@ -40,27 +40,29 @@ function readOption(t: RemoteTls, option: string, file: string): string {
  * The options for a fetcher's TLS connections, or null when Node's defaults apply as they are.
  * What the remote configures is read and checked now (a file that cannot be read, or a key that
  * does not fit its certificate, fails here with one line). With only the deferred extra
- * certificates, the context (a parse of every root certificate) is made at the first TLS
- * connection; an extra-certificates file that cannot be read is ignored with a warning, as Node
- * ignores one.
+ * certificates, they are read and the context (a parse of every root certificate) is made at the
+ * first TLS connection; an extra-certificates file that cannot be read is then ignored with a
+ * warning, as Node ignores one.
  */
 export function tlsOptionsFor(t: RemoteTls = {}): (() => ConnectionOptions) | null {
   const ctx: SecureContextOptions = {};
-  if (t.caPath !== undefined) {
-    ctx.ca = [readOption(t, 'tls-ca-path', t.caPath)];
-  } else if (extraCaFile !== null) {
-    try {
-      ctx.ca = [...loadTls().rootCertificates, fs.readFileSync(extraCaFile, 'utf8')];
-    } catch (e) {
-      process.emitWarning(`Ignoring extra certs from \`${extraCaFile}\`, load failed: ${(e as Error).message}`);
-    }
-  }
+  if (t.caPath !== undefined) ctx.ca = [readOption(t, 'tls-ca-path', t.caPath)];
   if (t.clientCertPath !== undefined && t.clientKeyPath !== undefined) {
     ctx.cert = readOption(t, 'tls-client-cert-path', t.clientCertPath);
     ctx.key = readOption(t, 'tls-client-key-path', t.clientKeyPath);
   }
-  if (Object.keys(ctx).length === 0 && !t.permissive) return null;
+  const extra = t.caPath === undefined ? extraCaFile : null;
+  if (Object.keys(ctx).length === 0 && !t.permissive && extra === null) return null;
   const build = (): ConnectionOptions => {
+    // the extra certificates: only when a TLS connection is made (node:tls is ~4 ms to load, and
+    // a pull from an http:// remote never needs it); unreadable, they are ignored as Node would
+    if (extra !== null) {
+      try {
+        ctx.ca = [...loadTls().rootCertificates, fs.readFileSync(extra, 'utf8')];
+      } catch (e) {
+        process.emitWarning(`Ignoring extra certs from \`${extra}\`, load failed: ${(e as Error).message}`);
+      }
+    }
     let secureContext;
     try {
       secureContext = loadTls().createSecureContext(ctx);

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { CAIRN, cairn, ok, ostree, tmpdir } from '../lib/helpers.js';
 import { makeAwkwardTree } from '../lib/trees.js';
-import { cairnAsync, connectProxy, ostreeAsync, TestServer } from '../lib/net.js';
+import { cairnAsync, cairnServe, connectProxy, ostreeAsync, TestServer } from '../lib/net.js';
 
 const dir = tmpdir('cairn-https-');
 const src = path.join(dir, 'src');
@@ -91,6 +91,17 @@ describe('pull over HTTPS', () => {
     assert.equal(traced.status, 0, traced.stderr);
     assert.match(traced.stdout, /origin:os\/main/);
     assert.ok(!traced.stderr.includes(caPem), 'the CA file is not opened');
+    // nor does a pull from an http:// remote
+    const plain = await cairnServe(src);
+    try {
+      const repo2 = client('extra-ca-http', [], plain.url);
+      const pulled = spawnSync('strace', ['-f', '-e', 'trace=open,openat', CAIRN, 'pull', '-q', `--repo=${repo2}`, 'origin', 'os/main'], { encoding: 'utf8', env: env({ NODE_EXTRA_CA_CERTS: caPem }) });
+      assert.equal(pulled.status, 0, pulled.stderr);
+      assert.equal(ok(cairn(['rev-parse', `--repo=${repo2}`, 'origin:os/main'])), commit);
+      assert.ok(!pulled.stderr.includes(caPem), 'the CA file is not opened');
+    } finally {
+      await plain.stop();
+    }
   });
 
   it("a remote's tls-ca-path: trusted by cairn and by ostree; an unreadable one is one line", async () => {
