@@ -127,8 +127,8 @@ copyFileSync('scripts/start.cjs', 'dist/bundle/cairn.js');
 copyFileSync('scripts/code-cache.cjs', 'dist/bundle/code-cache.js');
 for (const f of ['cli.js', 'undici-agent.js']) rmSync(`dist/bundle/${f}.cache`, { force: true });
 if (!process.env.CAIRN_NO_CODE_CACHE) {
-  // the flags bin/cairn gives node: V8 refuses a cache made under others
-  const t = spawnSync(process.execPath, ['--liftoff-only', 'scripts/train-code-cache.cjs'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+  // with the flags bin/cairn gives node (none): V8 refuses a cache made under others
+  const t = spawnSync(process.execPath, ['scripts/train-code-cache.cjs'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
   if (t.status !== 0) {
     for (const f of ['cli.js', 'undici-agent.js']) rmSync(`dist/bundle/${f}.cache`, { force: true });
     console.error(`warning: no code cache (training ${t.error ? t.error.message : `exited ${t.status ?? t.signal}`}); cairn runs without one`);

@@ -1,6 +1,6 @@
 'use strict';
-// Run by scripts/bundle.mjs, with the V8 flags bin/cairn uses (a cache made under other flags is
-// refused): runs pulls through the CLI in this one process, so that V8 compiles the functions a
+// Run by scripts/bundle.mjs, with the V8 flags bin/cairn uses (none: a cache made under other
+// flags is refused): runs pulls through the CLI in this one process, so that V8 compiles the functions a
 // pull calls, then saves the code caches of dist/bundle/cli.js and undici-agent.js (see
 // scripts/code-cache.cjs). Only `cairn pull` uses them: deserializing a cache costs in proportion
 // to its size, and a short command (`refs`, `--version`) was ~6 ms slower with one than compiling
@@ -13,6 +13,11 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+
+// The caches are loaded under node's default flags (bin/cairn passes none), and V8 refuses one
+// made under others: the first fetcher would set --liftoff-only (src/transport/fetcher.ts) in this
+// process, before the caches are saved. Not here.
+require('node:v8').setFlagsFromString = () => {};
 
 const bundle = path.join(__dirname, '..', 'dist', 'bundle');
 const cache = require(path.join(bundle, 'code-cache.js'));

@@ -29,6 +29,23 @@ function undiciAgent(load: NodeJS.Require): { Agent: typeof Agent; buildConnecto
   }
 }
 
+/**
+ * undici parses HTTP with llhttp compiled to WebAssembly, and V8 recompiles its hot functions
+ * with TurboFan on background threads: ~0.2 s of CPU in a delta pull, taken while xz decodes
+ * the parts on the same cores. V8's --liftoff-only keeps the baseline code (a full pull's ~7,600
+ * responses cost no more CPU with it). It is set here, once undici is loaded and before its
+ * WebAssembly is compiled, not on node's command line: V8 refuses code caches made under other
+ * flags, Node's own for its built-in modules included, and a pull compiled each built-in module
+ * it loaded from source (~15 ms of its start-up). The flag stays set for the rest of the process
+ * (it is V8's, process-wide); the CLI's entry point loads what a pull needs before a fetcher is made.
+ */
+function wasmBaselineOnly(load: NodeJS.Require): void {
+  if (baselineOnly) return;
+  baselineOnly = true;
+  (load('node:v8') as typeof import('node:v8')).setFlagsFromString('--liftoff-only');
+}
+let baselineOnly = false;
+
 /** Result of a fetch: the body in memory, or (large bodies / resumable downloads) in `file`. */
 export type FetchResult = { kind: 'buffer'; bytes: Buffer } | { kind: 'file'; file: string; size: number };
 
@@ -126,8 +143,10 @@ export class HttpFetcher implements Fetcher {
       this.dispatcher = new (load('undici') as { EnvHttpProxyAgent: typeof EnvHttpProxyAgent }).EnvHttpProxyAgent({
         ...common, connect: tls, requestTls: tls, proxyTls: tls,
       });
+      wasmBaselineOnly(load);
     } else {
       const { Agent: Agent_, buildConnector } = undiciAgent(load);
+      wasmBaselineOnly(load);
       let plain: BuildConnector.connector | null = null;
       let secure: BuildConnector.connector | null = null;
       this.dispatcher = new Agent_({
