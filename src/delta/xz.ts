@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeltaCompressionError } from '../errors.js';
+import { unxzViaHelper } from '../repo/index.js';
 
 /** xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables. */
 export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean } = {}): Promise<Buffer> {
@@ -24,7 +25,7 @@ export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: 
  * the temporary files go.
  */
 export function xzDecompress(data: Uint8Array, maxOutput: number, expectedSize?: number): Promise<Buffer> {
-  return run(['-d', '-c', '-q'], data, maxOutput, 'decompressing delta part', expectedSize);
+  return run(['-d', '-c', '-q'], data, maxOutput, 'decompressing delta part', expectedSize, true);
 }
 
 /**
@@ -52,17 +53,29 @@ const MAX_SHM_BYTES = 64 * 1024 * 1024;
  * A pull's second part was decoded only once the first had been applied. The output file is
  * capped at `maxOutput` by `ulimit -f`.
  */
-async function run(args: string[], input: Uint8Array, maxOutput: number, what: string, expectedSize?: number): Promise<Buffer> {
+async function run(args: string[], input: Uint8Array, maxOutput: number, what: string, expectedSize?: number, decompress = false): Promise<Buffer> {
   const dir = fs.mkdtempSync(path.join(scratchDir(input.length + (expectedSize ?? maxOutput)), 'cairn-xz-'));
   try {
     const inPath = path.join(dir, 'in');
     const outPath = path.join(dir, 'out');
     fs.writeFileSync(inPath, input, { mode: 0o600 });
+    // dash counts ulimit -f in 512-byte blocks; one block more than the cap tells "too large"
+    const limit = maxOutput >= Number.MAX_SAFE_INTEGER ? 'unlimited' : String(Math.floor(maxOutput / 512) + 1);
+    // a part's decode is started by the process helper when one runs (no fork of this process)
+    const errPath = path.join(dir, 'err');
+    const helped = decompress ? unxzViaHelper(limit, inPath, outPath, errPath) : null;
+    if (helped) {
+      const status = await helped.catch((e: unknown) => {
+        throw new DeltaCompressionError(`${what}: ${(e as Error).message}`, { cause: e });
+      });
+      if (status === 128 + SIGXFSZ) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
+      if (status === 127) throw new DeltaCompressionError(`${what}: cannot run xz (is xz-utils installed?)`);
+      if (status !== 0) throw new DeltaCompressionError(`${what}: ${readErrors(errPath) || `xz exited ${status}`}`);
+      return readOutput(outPath, maxOutput, what);
+    }
     const inFd = fs.openSync(inPath, 'r');
     const outFd = fs.openSync(outPath, 'wx', 0o600);
     try {
-      // dash counts ulimit -f in 512-byte blocks; one block more than the cap tells "too large"
-      const limit = maxOutput >= Number.MAX_SAFE_INTEGER ? 'unlimited' : String(Math.floor(maxOutput / 512) + 1);
       await new Promise<void>((resolve, reject) => {
         let errText = '';
         const child = spawn('sh', ['-c', `ulimit -f ${limit} && exec xz "$@"`, 'sh', ...args], { stdio: [inFd, outFd, 'pipe'] });
@@ -81,11 +94,32 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
       fs.closeSync(inFd);
       fs.closeSync(outFd);
     }
-    // with a cap, ulimit -f bounds the file to one 512-byte block past it: reading it whole is safe
-    const out = fs.readFileSync(outPath);
-    if (out.length > maxOutput) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
-    return out;
+    return readOutput(outPath, maxOutput, what);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const SIGXFSZ = 25;
+
+function readOutput(outPath: string, maxOutput: number, what: string): Buffer {
+  // with a cap, ulimit -f bounds the file to one 512-byte block past it: reading it whole is safe
+  const out = fs.readFileSync(outPath);
+  if (out.length > maxOutput) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
+  return out;
+}
+
+/** The first line of what xz said (up to 4 KiB of it). */
+function readErrors(errPath: string): string {
+  try {
+    const fd = fs.openSync(errPath, 'r');
+    try {
+      const b = Buffer.alloc(4096);
+      return b.toString('utf8', 0, fs.readSync(fd, b, 0, b.length, 0)).trim().split('\n')[0] ?? '';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
   }
 }

@@ -46,37 +46,70 @@ export function syncFilesystem(p: string): void {
 
 /**
  * syncFilesystem without blocking this thread (a pull keeps fetching while a batch is flushed).
- * Runs through the sync helper when one was started (see startSyncHelper).
+ * Runs through the process helper when one was started (see startProcessHelper).
  */
 export function syncFilesystemAsync(p: string): Promise<void> {
-  if (helper && !helper.dead && !p.includes('\n')) return helper.sync(p);
+  const viaHelper = helper?.run('sync', [p]);
+  if (viaHelper) {
+    return viaHelper.then((status) => {
+      if (status !== 0) throw new IoError(`sync -f ${p} failed (exit status ${status})`, { path: p });
+    });
+  }
   return new Promise((resolve, reject) => {
     execFile('sync', ['-f', p], (e) => (e ? reject(new IoError(`sync -f ${p} failed: ${e.message}`, { path: p, cause: e })) : resolve()));
   });
 }
 
 /**
- * A shell that runs `sync -f` for each path written to it, answering each with the exit status.
- * Spawning forks this whole process: ~8 ms of this thread each time once a pull holds 200 MB,
- * eight times per delta pull. The helper is forked once, early, while the process is small,
- * and it forks only itself afterwards. It ends when this process closes its stdin (or exits).
+ * `xz -d` from the file `input` into the file `output`, which `ulimit -f` caps at `limitBlocks`
+ * 512-byte blocks ('unlimited' for none), xz's messages going to `errors`: through the process
+ * helper. Resolves with the exit status (128 + N when signal N ended xz: SIGXFSZ is 153), or is
+ * null when no helper runs (the caller spawns xz itself).
  */
-class SyncHelper {
+export function unxzViaHelper(limitBlocks: string, input: string, output: string, errors: string): Promise<number> | null {
+  return helper?.run('unxz', [limitBlocks, input, output, errors]) ?? null;
+}
+
+/**
+ * A shell that runs the few commands cairn starts often (`sync -f`, `xz -d`), one per request
+ * line, each in the background, answering each with its exit status. Spawning forks this whole
+ * process: ~8 ms of this thread each time once a pull holds 200 MB, and 2-5 ms for each of a
+ * delta pull's xz processes, just as its parts arrive. The helper is forked once, early, while
+ * the process is small, and afterwards it forks only itself. A request is tab-separated fields,
+ * each quoted where the shell uses it: nothing in them is run as shell code. It ends when this
+ * process closes its stdin (or exits).
+ */
+class ProcessHelper {
   dead = false;
   get pid(): number | undefined {
     return this.child.pid;
   }
 
   private readonly child: ChildProcess;
-  private readonly waiting: { path: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly waiting = new Map<number, { op: string; args: string[]; resolve: (status: number) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
   private pending = '';
 
   constructor() {
-    this.child = spawn('sh', ['-c', 'while IFS= read -r p; do sync -f -- "$p" 2>/dev/null; echo $?; done'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    // a helper that cannot start or dies hands its waiting syncs to one `sync` process each
+    const script = [
+      "while IFS='\t' read -r id op a b c d; do",
+      '  case $op in',
+      '  sync) { sync -f -- "$a" 2>/dev/null; echo "$id $?"; } & ;;',
+      '  unxz) { (ulimit -f "$a" && exec xz -d -c -q <"$b" >"$c" 2>"$d"); echo "$id $?"; } & ;;',
+      '  *) echo "$id 2" ;;',
+      '  esac',
+      'done',
+    ].join('\n');
+    this.child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'] });
+    // a helper that cannot start or dies hands its waiting requests to one process each
     const fail = (): void => {
       this.dead = true;
-      for (const w of this.waiting.splice(0)) syncFilesystemAsync(w.path).then(w.resolve, w.reject);
+      const orphans = [...this.waiting.values()];
+      this.waiting.clear();
+      for (const w of orphans) {
+        if (w.op === 'sync') syncFilesystemAsync(w.args[0]!).then(() => w.resolve(0), w.reject);
+        else w.reject(new IoError(`the process helper ended while running ${w.op}`));
+      }
     };
     this.child.on('error', fail);
     this.child.on('exit', fail);
@@ -86,46 +119,49 @@ class SyncHelper {
       this.pending += d;
       let nl: number;
       while ((nl = this.pending.indexOf('\n')) >= 0) {
-        const status = this.pending.slice(0, nl);
+        const [id, status] = this.pending.slice(0, nl).split(' ');
         this.pending = this.pending.slice(nl + 1);
-        const w = this.waiting.shift();
+        const w = this.waiting.get(Number(id));
         if (!w) continue;
-        if (status === '0') w.resolve();
-        else w.reject(new IoError(`sync -f ${w.path} failed (exit status ${status})`, { path: w.path }));
+        this.waiting.delete(Number(id));
+        w.resolve(Number(status));
       }
-      if (this.waiting.length === 0) this.idle();
+      if (this.waiting.size === 0) this.idle();
     });
     this.idle();
   }
 
-  /** Lets this process exit while no sync is waiting. */
+  /** Lets this process exit while no request is waiting. */
   private idle(): void {
     this.child.unref();
     (this.child.stdout as unknown as { unref(): void }).unref();
     (this.child.stdin as unknown as { unref(): void }).unref();
   }
 
-  sync(p: string): Promise<void> {
+  /** The request's exit status; null when the helper cannot take it (gone, or a field with a tab or newline). */
+  run(op: 'sync' | 'unxz', args: string[]): Promise<number> | null {
+    if (this.dead || args.some((a) => /[\t\n]/.test(a))) return null;
     return new Promise((resolve, reject) => {
-      if (this.waiting.length === 0) {
+      if (this.waiting.size === 0) {
         this.child.ref();
         (this.child.stdout as unknown as { ref(): void }).ref();
       }
-      this.waiting.push({ path: p, resolve, reject });
-      this.child.stdin!.write(`${p}\n`);
+      const id = this.nextId++;
+      this.waiting.set(id, { op, args, resolve, reject });
+      this.child.stdin!.write(`${[id, op, ...args].join('\t')}\n`);
     });
   }
 }
 
-let helper: SyncHelper | null = null;
+let helper: ProcessHelper | null = null;
 
-/** Starts the sync helper (once per process); durable transactions call it when they begin. */
-export function startSyncHelper(): void {
-  helper ??= new SyncHelper();
+/** Starts the process helper (once per process); durable transactions call it when they begin. */
+export function startProcessHelper(): void {
+  helper ??= new ProcessHelper();
 }
 
 /** The helper's process id (tests: a helper that dies must not lose a sync). */
-export function syncHelperPid(): number | undefined {
+export function processHelperPid(): number | undefined {
   return helper?.pid;
 }
 

@@ -15,7 +15,7 @@ import {
   serializeArchiveHeader, sha256,
 } from '../format/index.js';
 import { IoError, ObjectCorruptError, noSpace } from '../errors.js';
-import { isErrno, startSyncHelper, syncFilesystemAsync } from './fsutil.js';
+import { isErrno, startProcessHelper, syncFilesystemAsync } from './fsutil.js';
 import { type CommitFileResult, inspectFilezFile, readFilezHead, stagingName, writeBareObject, writeNewFile } from './object-files.js';
 import { runObjectJob, writerLanes } from './writer-pool.js';
 import type { Repo } from './repo.js';
@@ -66,7 +66,7 @@ export class Transaction {
       fs.rmSync(this.dir, { recursive: true, force: true });
       throw this.full(e);
     }
-    if (repo.durable) startSyncHelper();
+    if (repo.durable) startProcessHelper();
     const level = Number(repo.config.get('archive', 'zlib-level') ?? 6);
     this.zlibLevel = Number.isInteger(level) && level >= 0 && level <= 9 ? level : 6;
   }

@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startSyncHelper, syncFilesystemAsync, syncHelperPid } from '../../../src/repo/fsutil.js';
+import { processHelperPid, startProcessHelper, syncFilesystemAsync } from '../../../src/repo/fsutil.js';
 import { IoError } from '../../../src/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-sync-helper-'));
 
 it('answers every request, reports a failing path as IoError, and survives its own death', async () => {
-  startSyncHelper();
-  const pid = syncHelperPid();
+  startProcessHelper();
+  const pid = processHelperPid();
   assert.ok(pid && pid > 0, 'the helper runs');
   // many at once: each resolves
   await Promise.all(Array.from({ length: 20 }, () => syncFilesystemAsync(dir)));
