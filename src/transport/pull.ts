@@ -149,6 +149,8 @@ export class Puller {
   private readonly walkBase = new Map<Checksum, Checksum>();
   /** What delta parts staged, committed or not yet: the tree walk reads it instead of the repo. */
   private readonly deltaStaged: StagedObjects = { metadata: new Map(), content: new Set() };
+  /** Starts the current ref's tree walk, while a delta's parts are applied (see applyParts). */
+  private earlyWalk: (() => void) | null = null;
 
   constructor(
     private readonly repo: Repo,
@@ -172,8 +174,17 @@ export class Puller {
       const done: Checksum[] = [];
       for (const r of resolved) {
         await this.guard(async () => {
-          await this.maybeDelta(r.commit, r.ref, summary);
-          await this.pullCommit(r.commit, r.ref, this.opts.depth ?? 0, done);
+          const walk = (): Promise<void> => this.pullCommit(r.commit, r.ref, this.opts.depth ?? 0, done);
+          // the walk may start while the delta's last parts still decode (see applyParts)
+          let early: Promise<void> | null = null;
+          this.earlyWalk = () => void (early ??= this.guard(walk));
+          try {
+            await this.maybeDelta(r.commit, r.ref, summary);
+          } finally {
+            this.earlyWalk = null;
+            if (early) await early; // (a guarded step: it never rejects)
+          }
+          await walk(); // nothing left to do if the early walk ran
         });
         if (this.error) break;
       }
@@ -468,8 +479,25 @@ export class Puller {
     let started = Date.now();
     const refused = (i: number, e: unknown): unknown =>
       e instanceof CairnError && e.code.startsWith('DELTA_') ? new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: sb.to, cause: e }) : e;
+    // the parts that carry metadata (dirtrees, dirmetas): once they are applied, the tree walk
+    // can read every directory of the new commit
+    const metaParts = new Set(todo.filter((i) => sb.parts[i]!.objects.some((o) => o.type !== 'file')));
+    const applied = new Set<number>();
     try {
       for (let n = 0; n < todo.length; n++) {
+        if (ready.length === 0 && !failed && this.earlyWalk && [...metaParts].every((i) => applied.has(i))) {
+          // Nothing to apply yet: the walk runs now instead of after the last part, taking the
+          // content the parts still to come list as being fetched (as the fallback objects are).
+          // Those parts are applied before the pull ends, or it fails; each lists its objects
+          // exactly (executeDeltaPart), and each is verified as it is staged.
+          for (const i of todo) {
+            if (applied.has(i)) continue;
+            for (const o of sb.parts[i]!.objects) if (o.type === 'file') this.seen.add(`${o.checksum}.file`);
+          }
+          const walk = this.earlyWalk;
+          this.earlyWalk = null;
+          walk();
+        }
         while (ready.length === 0 && !failed) await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
         if (failed) throw refused(failed.i, failed.error);
@@ -482,6 +510,7 @@ export class Puller {
         } catch (e) {
           throw refused(i, e);
         }
+        applied.add(i);
         ahead -= hdr.usize;
         pump();
         this.stats.deltaParts++;

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseSuperblock } from '../../src/format/index.js';
 import { Repo, fsck } from '../../src/repo/index.js';
 import { addRemote } from '../../src/repo/remotes.js';
 import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
@@ -37,6 +38,11 @@ before(() => {
   fs.writeFileSync(path.join(tree2, 'blob.bin'), b);
   fs.writeFileSync(path.join(tree2, 'etc/hostname'), 'v2\n');
   fs.writeFileSync(path.join(tree2, 'added'), pseudoRandom(50_000, 'b'));
+  // a new x86-64 executable: cairn's generator gives executables parts of their own
+  const elf = pseudoRandom(200_000, 'c');
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]).copy(elf);
+  elf.writeUInt16LE(62, 18);
+  fs.writeFileSync(path.join(tree2, 'tool'), elf, { mode: 0o755 });
 });
 
 for (const publisher of ['cairn', 'ostree'] as const) {
@@ -152,6 +158,68 @@ describe('broken deltas', () => {
       assert.equal(r.status, 1);
       assert.match(r.stderr, /^error: static delta superblock .* does not match the checksum the remote advertised\n$/);
       server.hook = null;
+      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', 'origin', 'os/main']);
+      assert.equal(r.status, 0, r.stderr);
+      await clean(dst);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('a part that comes late', () => {
+  // Once the parts that carry the new commit's directories are applied, the tree walk runs while
+  // the others are still on their way (instead of after the last one): it must take what they
+  // list as coming, fetch none of it loose, and a late part that is corrupt still fails the pull.
+  it('the walk runs before it: nothing fetched loose, fsck clean, same tree; a corrupt late part fails the pull and moves no ref', async () => {
+    const src = path.join(dir, 'cairn-src');
+    const c1 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main^']));
+    const c2 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main']));
+    const deltaDir = fs.readdirSync(path.join(src, 'deltas'), { recursive: true, withFileTypes: true })
+      .find((e) => e.isFile() && e.name === 'superblock' && path.basename(e.parentPath).includes('-'))!.parentPath;
+    const sb = parseSuperblock(fs.readFileSync(path.join(deltaDir, 'superblock')));
+    assert.equal(sb.to, c2);
+    const late = sb.parts.findIndex((p) => p.objects.every((o) => o.type === 'file'));
+    assert.ok(sb.parts.length >= 2 && late >= 0 && sb.parts.some((p) => p.objects.some((o) => o.type !== 'file')), 'a part of content only, and one with the directories');
+    const lateFile = path.join(deltaDir, String(late));
+    const server = await new TestServer(src).start();
+    let corrupt = false;
+    server.hook = async (_q, res, file) => {
+      if (file !== lateFile) return false;
+      await new Promise((r) => setTimeout(r, 400));
+      const b = fs.readFileSync(file);
+      if (corrupt) b[b.length >> 1]! ^= 0xff;
+      res.writeHead(200, { 'Content-Length': b.length });
+      res.end(b);
+      return true;
+    };
+    try {
+      const dst = newRepo('late-part-dst', 'bare-user', server.url);
+      const fresh = newRepo('late-part-dst2', 'bare-user', server.url);
+      let r: Awaited<ReturnType<typeof cairnAsync>>;
+      for (const repo of [dst, fresh]) {
+        r = await cairnAsync(['pull', `--repo=${repo}`, '-q', '--disable-static-deltas', 'origin', `os/main@${c1}`]);
+        assert.equal(r.status, 0, r.stderr);
+      }
+      // a corrupt late part: the pull fails, the ref stays, the repo is sound, and the next pull completes
+      corrupt = true;
+      r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main']);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^error: static delta .* part ${late}: .*checksum`));
+      assert.equal(ok(cairn(['rev-parse', `--repo=${dst}`, 'origin:os/main'])), c1);
+      await clean(dst);
+      corrupt = false;
+      // a late part that is sound: every object came through the delta
+      const h0 = server.hits.length;
+      r = await cairnAsync(['pull', `--repo=${fresh}`, '--json', '--require-static-deltas', 'origin', 'os/main']);
+      assert.equal(r.status, 0, r.stderr);
+      const hits = server.hits.slice(h0).map((h) => h.path);
+      assert.deepEqual(hits.filter((p) => p.startsWith('objects/') && !p.endsWith('.commitmeta')), [], 'nothing loose');
+      const done = JSON.parse(r.stderr.trim().split('\n').pop()!) as { event: string; fetched: number; requested: number };
+      assert.ok(done.event === 'done' && done.fetched === done.requested, `fetched ${done.fetched} of ${done.requested}`);
+      await clean(fresh);
+      ok(cairn(['checkout', `--repo=${fresh}`, '--user-mode', 'origin:os/main', path.join(dir, 'late-part-co')]));
+      assert.deepEqual(treeDiff(snap(tree2), snap(path.join(dir, 'late-part-co'))), []);
       r = await cairnAsync(['pull', `--repo=${dst}`, '-q', 'origin', 'os/main']);
       assert.equal(r.status, 0, r.stderr);
       await clean(dst);
