@@ -498,6 +498,14 @@ export class Puller {
           this.earlyWalk = null;
           walk();
         }
+        if (ready.length === 0 && !failed && staged > 0) {
+          // still nothing to apply: what the applied parts staged is committed now (its renames
+          // into objects/ are most of a commit's work on this thread), not at the end
+          this.commitInBackground(txn);
+          txn = new Transaction(this.repo);
+          staged = 0;
+          started = Date.now();
+        }
         while (ready.length === 0 && !failed) await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
         if (failed) throw refused(failed.i, failed.error);
