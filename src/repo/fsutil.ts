@@ -1,4 +1,4 @@
-/** Small filesystem helpers shared by the repo layer: atomic writes, fsync, xattrs. */
+/** Small filesystem helpers shared by the repo layer: atomic writes, fsync, xattrs, the process helper. */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

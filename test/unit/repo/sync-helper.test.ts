@@ -1,6 +1,6 @@
-// The sync helper (repo/fsutil.ts): transactions flush through one long-lived `sh` running
-// `sync -f` per request. Every request gets its own answer, in order; failures are errors; and a
-// helper that is gone hands its requests to one `sync` process each instead of losing them.
+// The process helper (repo/fsutil.ts): transactions flush through one long-lived `sh` running
+// `sync -f` per request (xz: xz-helper.test.ts). Every request gets its own answer; failures are
+// errors; and a helper that is gone hands its syncs to one `sync` process each instead of losing them.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
