@@ -42,6 +42,9 @@ const STREAM_CHUNK = 1024 * 1024;
 
 export class Transaction {
   readonly dir: string;
+  /** The lanes' directories, and the repository's path, normalised: object paths are joined to them as strings. */
+  private readonly laneDirs: string[];
+  private readonly root: string;
   private readonly pending = new Map<string, Promise<void>>();
   private readonly zlibLevel: number;
   private readonly lanes: number;
@@ -58,9 +61,11 @@ export class Transaction {
     sweepStaleStaging(repo);
     this.dir = path.join(repo.path, 'tmp', `staging-${process.pid}-${randomBytes(6).toString('hex')}`);
     this.lanes = writerLanes();
+    this.laneDirs = Array.from({ length: this.lanes }, (_, i) => path.join(this.dir, String(i)));
+    this.root = path.join(repo.path, '.');
     try {
       fs.mkdirSync(this.dir, { recursive: true });
-      for (let i = 0; i < this.lanes; i++) fs.mkdirSync(path.join(this.dir, String(i)));
+      for (const d of this.laneDirs) fs.mkdirSync(d);
       fs.writeFileSync(path.join(this.dir, '.pid'), String(process.pid));
     } catch (e) {
       fs.rmSync(this.dir, { recursive: true, force: true });
@@ -87,7 +92,8 @@ export class Transaction {
   }
 
   private stagePath(rel: string): string {
-    return this.stagedAt.get(rel) ?? path.join(this.dir, String(this.stageLane(rel)), stagingName(rel));
+    // (path.join normalises every time: ~4,000 calls in a delta pull)
+    return this.stagedAt.get(rel) ?? `${this.laneDirs[this.stageLane(rel)]!}/${stagingName(rel)}`;
   }
 
   /** Runs `write` unless the object is already in the repo or in this transaction. */
@@ -183,7 +189,7 @@ export class Transaction {
     if (this.closed) throw new IoError(`${src}: the transaction is closed`, { path: src });
     const lane = this.nextLane++ % this.lanes;
     const job = runObjectJob(
-      { op: 'commit-file', src, size, header, mode: this.repo.mode, repoPath: this.repo.path, stageDir: path.join(this.dir, String(lane)) },
+      { op: 'commit-file', src, size, header, mode: this.repo.mode, repoPath: this.repo.path, stageDir: this.laneDirs[lane]! },
       lane,
     );
     this.workerJobs.add(job);
@@ -346,7 +352,7 @@ export class Transaction {
     if (this.pending.size > 0 && durable) await syncFilesystemAsync(this.dir);
     const made = new Set<string>();
     for (const rel of this.pending.keys()) {
-      const dest = path.join(this.repo.path, rel);
+      const dest = `${this.root}/${rel}`;
       const from = this.stagePath(rel);
       try {
         try {
