@@ -371,8 +371,11 @@ export class Transaction {
         if (!isErrno(e, 'ENOENT') || !fs.existsSync(dest)) throw this.full(e); // a directory that must grow can find the disk full
       }
     }
-    if (this.pending.size > 0 && durable) await syncFilesystemAsync(this.repo.path);
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    // the emptied staging directory goes while the renames are flushed, not after
+    await Promise.all([
+      this.pending.size > 0 && durable ? syncFilesystemAsync(this.repo.path) : undefined,
+      fs.promises.rm(this.dir, { recursive: true, force: true }),
+    ]);
     return this.pending.size;
   }
 
