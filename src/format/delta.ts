@@ -112,9 +112,12 @@ function encodeObjects(objs: readonly DeltaObjectRef[]): Buffer {
 
 function decodeObjects(b: Uint8Array): DeltaObjectRef[] {
   if (b.length % OBJREF_SIZE !== 0) throw new FormatError('delta part object list is not a multiple of 33 bytes');
+  // one hex conversion for the whole list, cut into checksums: a part lists up to thousands of
+  // objects, and a conversion each was most of a superblock's parse (5.6 ms for 1,333, cold)
+  const hex = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
   const out: DeltaObjectRef[] = [];
   for (let p = 0; p < b.length; p += OBJREF_SIZE) {
-    out.push({ type: objectTypeFromNumber(b[p]!), checksum: checksumFromBytes(b.subarray(p + 1, p + OBJREF_SIZE)) });
+    out.push({ type: objectTypeFromNumber(b[p]!), checksum: hex.slice(2 * p + 2, 2 * (p + OBJREF_SIZE)) as Checksum });
   }
   return out;
 }
