@@ -369,8 +369,12 @@ export class Puller {
     if (!this.repo.hasObject(to, 'commit')) {
       let meta: Buffer | null = null;
       const carried = superblockCommitmeta(sb);
+      // the commitmeta (detached metadata: signatures) is waited for only when the commit's
+      // signature is to be checked; else it is fetched beside the parts (one round trip less
+      // before them) and stored before the pull ends (flush waits for it)
+      const late = !carried && !this.opts.signPolicy?.verifyCommits;
       if (carried) meta = serializeMetadata(carried);
-      else meta = await this.fetchMeta(to, 'commitmeta', true);
+      else if (!late) meta = await this.fetchMeta(to, 'commitmeta', true);
       this.checkSignature(to, sb.commitBytes, meta);
       markCommitPartial(this.repo, to);
       if (meta) await this.store(to, 'commitmeta', meta);
@@ -384,6 +388,14 @@ export class Puller {
       const carriedObjects = carried ? 2 : 1;
       this.stats.requested += carriedObjects + (meta && !carried ? 1 : 0);
       this.stats.metadataFetched += carriedObjects;
+      if (late) {
+        this.background.push(this.guard(async () => {
+          const m = await this.fetchMeta(to, 'commitmeta', true);
+          if (!m) return;
+          this.stats.requested++;
+          await this.store(to, 'commitmeta', m);
+        }));
+      }
     }
     if (sb.from) this.walkBase.set(to, sb.from);
     // fallback objects are fetched once the first parts are in (see applyParts); the walk need

@@ -13,6 +13,9 @@ import { makeAwkwardTree, pseudoRandom } from '../lib/trees.js';
 import { cairnAsync, ostreeAsync, TestServer } from '../lib/net.js';
 
 const TS = '--timestamp=2024-01-01T00:00:00Z';
+// an ed25519 key pair in ostree's base64 forms (secret: seed and public key)
+const SK = 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwfqSmxj4pxSCr71UHsTLsX5lUd2rr6+e5JCHuppFEbSLA==';
+const PK = '6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=';
 const dir = tmpdir('cairn-delta-pull-');
 const tree1 = path.join(dir, 'tree1');
 const tree2 = path.join(dir, 'tree2');
@@ -172,9 +175,14 @@ describe('a part that comes late', () => {
   // the others are still on their way (instead of after the last one): it must take what they
   // list as coming, fetch none of it loose, and a late part that is corrupt still fails the pull.
   it('the walk runs before it: nothing fetched loose, fsck clean, same tree; a corrupt late part fails the pull and moves no ref', async () => {
-    const src = path.join(dir, 'cairn-src');
+    const src = path.join(dir, 'late-part-src');
+    fs.cpSync(path.join(dir, 'cairn-src'), src, { recursive: true });
     const c1 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main^']));
     const c2 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main']));
+    // signed after the delta was made: its superblock does not carry the commitmeta, which the
+    // pull fetches beside the parts (it waits for it only when it checks signatures)
+    ok(cairn(['sign', `--repo=${src}`, c2, SK]));
+    const commitmeta = path.join('objects', c2.slice(0, 2), `${c2.slice(2)}.commitmeta`);
     const deltaDir = fs.readdirSync(path.join(src, 'deltas'), { recursive: true, withFileTypes: true })
       .find((e) => e.isFile() && e.name === 'superblock' && path.basename(e.parentPath).includes('-'))!.parentPath;
     const sb = parseSuperblock(fs.readFileSync(path.join(deltaDir, 'superblock')));
@@ -218,6 +226,8 @@ describe('a part that comes late', () => {
       const done = JSON.parse(r.stderr.trim().split('\n').pop()!) as { event: string; fetched: number; requested: number };
       assert.ok(done.event === 'done' && done.fetched === done.requested, `fetched ${done.fetched} of ${done.requested}`);
       await clean(fresh);
+      assert.ok(fs.readFileSync(path.join(fresh, commitmeta)).equals(fs.readFileSync(path.join(src, commitmeta))), 'the commitmeta is stored');
+      ok(cairn(['sign', `--repo=${fresh}`, '--verify', c2, PK]));
       ok(cairn(['checkout', `--repo=${fresh}`, '--user-mode', 'origin:os/main', path.join(dir, 'late-part-co')]));
       assert.deepEqual(treeDiff(snap(tree2), snap(path.join(dir, 'late-part-co'))), []);
       r = await cairnAsync(['pull', `--repo=${dst}`, '-q', 'origin', 'os/main']);
