@@ -360,10 +360,10 @@ export class Puller {
       throw new PullDeltaError(`static delta superblock ${rel} is invalid: ${(e as Error).message}`, { object: to, cause: e });
     }
     if (sb.to !== to || sb.from !== found.from) throw new PullDeltaError(`static delta ${rel} is for ${sb.from ?? 'scratch'}-${sb.to}, not the requested commit`, { object: to });
-    await this.applyDelta(sb);
+    await this.applyDelta(sb, ref);
   }
 
-  private async applyDelta(sb: Superblock): Promise<void> {
+  private async applyDelta(sb: Superblock, ref: string): Promise<void> {
     const to = sb.to;
     const dir = deltaRelDir(sb.from, to);
     if (!this.repo.hasObject(to, 'commit')) {
@@ -376,6 +376,8 @@ export class Puller {
       if (carried) meta = serializeMetadata(carried);
       else if (!late) meta = await this.fetchMeta(to, 'commitmeta', true);
       this.checkSignature(to, sb.commitBytes, meta);
+      // as for a commit fetched loose: one bound to other branches is not taken for this one
+      this.checkBinding(to, sb.commitBytes, ref);
       markCommitPartial(this.repo, to);
       if (meta) await this.store(to, 'commitmeta', meta);
       await this.store(to, 'commit', sb.commitBytes);

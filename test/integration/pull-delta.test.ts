@@ -239,6 +239,45 @@ describe('a part that comes late', () => {
   });
 });
 
+describe('ref bindings', () => {
+  // A server whose os/main points at a commit bound to os/other (ostree.ref-binding, which
+  // `commit -b` writes) must not get it taken for os/main: loose or through a delta, as ostree
+  // refuses it too. Nothing of it is stored and the ref stays.
+  it('a commit bound to another branch is refused, loose and through a delta, as ostree refuses it', async () => {
+    const src = path.join(dir, 'bind-src');
+    ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
+    const a = ok(cairn(['commit', `--repo=${src}`, '-b', 'os/main', TS, tree1]));
+    const b = ok(cairn(['commit', `--repo=${src}`, '-b', 'os/other', TS, tree2]));
+    fs.writeFileSync(path.join(src, 'refs', 'heads', 'os', 'main'), `${b}\n`);
+    ok(cairn(['static-delta', 'generate', `--repo=${src}`, `--from=${a}`, `--to=${b}`]));
+    ok(cairn(['summary', `--repo=${src}`, '-u']));
+    const server = await new TestServer(src).start();
+    try {
+      for (const mode of ['--disable-static-deltas', '--require-static-deltas']) {
+        const dst = newRepo(`bind-dst${mode}`, 'bare-user', server.url);
+        let r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--disable-static-deltas', 'origin', `os/main@${a}`]);
+        assert.equal(r.status, 0, r.stderr);
+        r = await cairnAsync(['pull', `--repo=${dst}`, '-q', mode, 'origin', 'os/main']);
+        assert.equal(r.status, 1, `${mode}: ${r.stderr}`);
+        assert.equal(r.stderr, `error: commit ${b} is bound to "os/other", not to the requested ref "os/main"\n`);
+        assert.equal(ok(cairn(['rev-parse', `--repo=${dst}`, 'origin:os/main'])), a);
+        assert.ok(!fs.existsSync(path.join(dst, 'objects', b.slice(0, 2), `${b.slice(2)}.commit`)), 'the commit is not stored');
+        await clean(dst);
+        // the real ostree, the same way
+        const o = path.join(dir, `bind-ostree${mode}`);
+        ok(ostree(['init', `--repo=${o}`, '--mode=bare-user']));
+        ok(ostree(['remote', 'add', `--repo=${o}`, '--no-gpg-verify', 'origin', server.url]));
+        ok(await ostreeAsync(['pull', `--repo=${o}`, '--disable-static-deltas', 'origin', `os/main@${a}`]));
+        const or = await ostreeAsync(['pull', `--repo=${o}`, mode, 'origin', 'os/main']);
+        assert.notEqual(or.status, 0, 'ostree refuses it');
+        assert.match(or.stderr, /ref binding/);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('fallback objects', () => {
   for (const publisher of ['cairn', 'ostree'] as const) {
     it(`${publisher}'s delta with a fallback: fetched loose once, after the parts are in; fsck clean, identical tree`, async () => {
