@@ -2,7 +2,8 @@
 // helper, a delta part's decode is started by that long-lived shell, not by forking this process.
 // The helper here finds a logging `xz` first on its PATH (this process's PATH is unchanged, so
 // the log shows which way each decode went). The same guarantees as without it: round trip, a
-// bomb stopped at its cap, corrupt input refused with xz's own line, no temp files left.
+// bomb stopped at its cap, corrupt input refused with xz's own line, no temp files left; and a
+// helper that dies under a decode fails that decode with one line, the next going the direct way.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -10,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { xzCompress, xzDecompress } from '../../../src/delta/xz.js';
-import { startProcessHelper, syncFilesystemAsync } from '../../../src/repo/fsutil.js';
+import { processHelperPid, startProcessHelper, syncFilesystemAsync } from '../../../src/repo/fsutil.js';
 import { DeltaCompressionError } from '../../../src/errors.js';
 
 it('decodes through the helper, with its cap and its errors', async () => {
@@ -28,7 +29,8 @@ it('decodes through the helper, with its cap and its errors', async () => {
     return found;
   };
   for (const cmd of ['sh', 'sync']) fs.symlinkSync(which(cmd), path.join(bin, cmd));
-  fs.writeFileSync(path.join(bin, 'xz'), `#!/bin/sh\necho "$*" >> ${JSON.stringify(log)}\nexec ${JSON.stringify(which('xz'))} "$@"\n`, { mode: 0o755 });
+  const slow = path.join(dir, 'slow'); // while it exists, the helper's xz waits before it runs
+  fs.writeFileSync(path.join(bin, 'xz'), `#!/bin/sh\necho "$*" >> ${JSON.stringify(log)}\n[ -e ${JSON.stringify(slow)} ] && ${JSON.stringify(which('sleep'))} 3\nexec ${JSON.stringify(which('xz'))} "$@"\n`, { mode: 0o755 });
   const savedPath = process.env.PATH;
   process.env.PATH = bin;
   try {
@@ -54,5 +56,14 @@ it('decodes through the helper, with its cap and its errors', async () => {
   for (const m of many) assert.ok(m.equals(data));
   assert.equal(fs.readFileSync(log, 'utf8').split('\n').length - 1, 10);
   assert.deepEqual(fs.readdirSync(scratch), [], 'no temp files left');
+  // the helper dies while a decode waits on it: that decode fails with one line, and the next
+  // one runs the direct way (this process's xz: the log gets no line for it)
+  fs.writeFileSync(slow, '');
+  const stuck = xzDecompress(z, data.length);
+  while (fs.readFileSync(log, 'utf8').split('\n').length - 1 < 11) await new Promise((r) => setTimeout(r, 10));
+  process.kill(processHelperPid()!, 'SIGKILL');
+  await assert.rejects(stuck, (e: unknown) => e instanceof DeltaCompressionError && /^decompressing delta part: the process helper ended while running unxz$/.test(e.message));
+  assert.ok((await xzDecompress(z, data.length)).equals(data), 'without the helper');
+  assert.equal(fs.readFileSync(log, 'utf8').split('\n').length - 1, 11);
   fs.rmSync(dir, { recursive: true, force: true });
 });
