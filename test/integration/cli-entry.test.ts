@@ -9,6 +9,9 @@ import * as path from 'node:path';
 import { CAIRN, cairn, ok, tmpdir } from '../lib/helpers.js';
 import { TestServer } from '../lib/net.js';
 
+/** The built bundle, and the entry point bin/cairn runs. */
+const BUILT = path.join(path.dirname(CAIRN), '..', 'dist', 'bundle');
+const ENTRY = path.join(BUILT, 'cairn.js');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(path.dirname(CAIRN), '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 function version(cmd: string, args: string[], cwd: string): string {
@@ -34,10 +37,9 @@ describe('bin/cairn', () => {
     const dir = tmpdir();
     const repo = path.join(dir, 'repo');
     assert.equal(spawnSync(CAIRN, ['init', `--repo=${repo}`, '--mode=bare-user']).status, 0);
-    const bundle = path.join(path.dirname(CAIRN), '..', 'dist', 'bundle', 'cairn.js');
     const probe = `process.on('exit', () => process.stderr.write(JSON.stringify(process.moduleLoadList)));
-      process.argv = [process.argv[0], ${JSON.stringify(bundle)}, 'refs', ${JSON.stringify(`--repo=${repo}`)}];
-      require(${JSON.stringify(bundle)});`;
+      process.argv = [process.argv[0], ${JSON.stringify(ENTRY)}, 'refs', ${JSON.stringify(`--repo=${repo}`)}];
+      require(${JSON.stringify(ENTRY)});`;
     const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const loaded = new Set((JSON.parse(r.stderr) as string[]).map((m) => m.replace(/^NativeModule /, '')));
@@ -50,13 +52,10 @@ describe('bin/cairn', () => {
     ok(cairn(['summary', `--repo=${src}`, '-u']));
     const server = await new TestServer(src).start();
     try {
-      const dst = path.join(dir, 'dst');
-      ok(cairn(['init', `--repo=${dst}`, '--mode=bare-user']));
-      ok(cairn(['remote', 'add', `--repo=${dst}`, '--no-gpg-verify', 'origin', server.url]));
-      const bundle = path.join(path.dirname(CAIRN), '..', 'dist', 'bundle', 'cairn.js');
+      const dst = clientRepo(path.join(dir, 'dst'), server.url);
       const probe = `process.on('exit', () => process.stderr.write(JSON.stringify(process.moduleLoadList)));
-        process.argv = [process.argv[0], ${JSON.stringify(bundle)}, 'pull', '-q', ${JSON.stringify(`--repo=${dst}`)}, 'origin', 'main'];
-        require(${JSON.stringify(bundle)});`;
+        process.argv = [process.argv[0], ${JSON.stringify(ENTRY)}, 'pull', '-q', ${JSON.stringify(`--repo=${dst}`)}, 'origin', 'main'];
+        require(${JSON.stringify(ENTRY)});`;
       const r = await run(process.execPath, ['-e', probe]);
       assert.equal(r.status, 0, r.stderr);
       const loaded = new Set((JSON.parse(r.stderr) as string[]).map((m) => m.replace(/^NativeModule /, '')));
@@ -64,9 +63,7 @@ describe('bin/cairn', () => {
       for (const m of ['http2', 'tls']) assert.ok(!loaded.has(m), `${m} is not loaded`);
       assert.equal(fs.readFileSync(path.join(dst, 'refs', 'remotes', 'origin', 'main'), 'utf8').trim().length, 64);
       // through bin/cairn, both bundle files come with the code caches the build made
-      const again = path.join(dir, 'again');
-      ok(cairn(['init', `--repo=${again}`, '--mode=bare-user']));
-      ok(cairn(['remote', 'add', `--repo=${again}`, '--no-gpg-verify', 'origin', server.url]));
+      const again = clientRepo(path.join(dir, 'again'), server.url);
       const p = await run(CAIRN, ['pull', '-q', `--repo=${again}`, 'origin', 'main'], { CAIRN_CODE_CACHE_STATUS: '1' });
       assert.equal(p.status, 0, p.stderr);
       assert.match(p.stderr, /^code cache: \{"cli\.js":"used","undici-agent\.js":"used"\}$/m);
@@ -76,22 +73,13 @@ describe('bin/cairn', () => {
   });
 
   it("a pull keeps undici's WebAssembly HTTP parser at its baseline code (the first fetcher sets V8's --liftoff-only)", async () => {
-    const dir = tmpdir();
-    const tree = path.join(dir, 'tree');
-    fs.mkdirSync(tree);
     // enough responses for V8 to recompile the parser with TurboFan without the flag
-    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(tree, `f${i}`), `file ${i}\n`);
-    const src = path.join(dir, 'src');
-    ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
-    ok(cairn(['commit', `--repo=${src}`, '-b', 'main', `--tree=dir=${tree}`]));
+    const { dir, src } = sourceRepo(300);
     ok(cairn(['summary', `--repo=${src}`, '-u']));
     const server = await new TestServer(src).start();
     try {
-      const dst = path.join(dir, 'dst');
-      ok(cairn(['init', `--repo=${dst}`, '--mode=bare-user']));
-      ok(cairn(['remote', 'add', `--repo=${dst}`, '--no-gpg-verify', 'origin', server.url]));
-      const bundle = path.join(path.dirname(CAIRN), '..', 'dist', 'bundle', 'cairn.js');
-      const r = await run(process.execPath, ['--trace-wasm-compilation-times', bundle, 'pull', '-q', `--repo=${dst}`, 'origin', 'main']);
+      const dst = clientRepo(path.join(dir, 'dst'), server.url);
+      const r = await run(process.execPath, ['--trace-wasm-compilation-times', ENTRY, 'pull', '-q', `--repo=${dst}`, 'origin', 'main']);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(dst, 'refs', 'remotes', 'origin', 'main'), 'utf8').trim().length, 64);
       // (V8 writes its traces to stdout)
@@ -104,16 +92,13 @@ describe('bin/cairn', () => {
 
   it('only a pull uses the code cache; one that is stale, damaged, missing or made under other V8 flags is not used, and the pull runs', () => {
     const { dir, src } = sourceRepo();
-    const built = path.join(path.dirname(CAIRN), '..', 'dist', 'bundle');
     const copy = path.join(dir, 'bundle');
-    fs.cpSync(built, copy, { recursive: true });
-    fs.symlinkSync(path.join(built, '..', '..', 'node_modules'), path.join(dir, 'node_modules')); // what the bundle requires
+    fs.cpSync(BUILT, copy, { recursive: true });
+    fs.symlinkSync(path.join(BUILT, '..', '..', 'node_modules'), path.join(dir, 'node_modules')); // what the bundle requires
     let n = 0;
     /** The code cache's status for cli.js in a pull (file:// remote) run by the copy. */
     const pull = (flags: string[], cmd = 'pull'): string => {
-      const repo = path.join(dir, `repo-${n++}`);
-      ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
-      ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', `file://${src}`]));
+      const repo = clientRepo(path.join(dir, `repo-${n++}`), `file://${src}`);
       const args = cmd === 'pull' ? ['pull', '-q', `--repo=${repo}`, 'origin', 'main'] : ['refs', `--repo=${repo}`];
       const r = spawnSync(process.execPath, [...flags, path.join(copy, 'cairn.js'), ...args], {
         encoding: 'utf8', env: { ...process.env, CAIRN_CODE_CACHE_STATUS: '1' },
@@ -142,16 +127,24 @@ describe('bin/cairn', () => {
   });
 });
 
-/** A temporary directory with an archive repo `src` holding one commit on `main`. */
-function sourceRepo(): { dir: string; src: string } {
+/** A temporary directory with an archive repo `src` holding one commit on `main`: `hello`, and `files` more. */
+function sourceRepo(files = 0): { dir: string; src: string } {
   const dir = tmpdir();
   const tree = path.join(dir, 'tree');
   fs.mkdirSync(tree);
   fs.writeFileSync(path.join(tree, 'hello'), 'hello\n');
+  for (let i = 0; i < files; i++) fs.writeFileSync(path.join(tree, `f${i}`), `file ${i}\n`);
   const src = path.join(dir, 'src');
   ok(cairn(['init', `--repo=${src}`, '--mode=archive']));
   ok(cairn(['commit', `--repo=${src}`, '-b', 'main', `--tree=dir=${tree}`]));
   return { dir, src };
+}
+
+/** A new bare-user repo at `repo` with the remote `origin` at `url` (no GPG). */
+function clientRepo(repo: string, url: string): string {
+  ok(cairn(['init', `--repo=${repo}`, '--mode=bare-user']));
+  ok(cairn(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', url]));
+  return repo;
 }
 
 /** Runs a command without blocking this process's event loop (the test server lives in it). */
