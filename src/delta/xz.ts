@@ -68,9 +68,8 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
       const status = await helped.catch((e: unknown) => {
         throw new DeltaCompressionError(`${what}: ${(e as Error).message}`, { cause: e });
       });
-      if (status === 128 + SIGXFSZ) throw new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
-      if (status === 127) throw new DeltaCompressionError(`${what}: cannot run xz (is xz-utils installed?)`);
-      if (status !== 0) throw new DeltaCompressionError(`${what}: ${readErrors(errPath) || `xz exited ${status}`}`);
+      const failure = exitError(what, maxOutput, status === 128 + SIGXFSZ, status, `${status}`, () => readErrors(errPath));
+      if (failure) throw failure;
       return readOutput(outPath, maxOutput, what);
     }
     const inFd = fs.openSync(inPath, 'r');
@@ -84,9 +83,8 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
         });
         child.on('error', (e) => reject(new DeltaCompressionError(`${what}: cannot run xz`, { cause: e })));
         child.on('close', (code, signal) => {
-          if (signal === 'SIGXFSZ') reject(new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`));
-          else if (code === 127) reject(new DeltaCompressionError(`${what}: cannot run xz (is xz-utils installed?)`));
-          else if (code !== 0) reject(new DeltaCompressionError(`${what}: ${errText.trim().split('\n')[0] || `xz exited ${code ?? signal}`}`));
+          const failure = exitError(what, maxOutput, signal === 'SIGXFSZ', code, `${code ?? signal}`, () => errText.trim().split('\n')[0] ?? '');
+          if (failure) reject(failure);
           else resolve();
         });
       });
@@ -101,6 +99,17 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
 }
 
 const SIGXFSZ = 25;
+
+/**
+ * How an xz run ended, as the error to report, or null when it succeeded. `exceeded`: stopped by
+ * the `ulimit -f` cap (SIGXFSZ); `said`: the first line of what xz wrote, asked only on a failure.
+ */
+function exitError(what: string, maxOutput: number, exceeded: boolean, code: number | null, ended: string, said: () => string): DeltaCompressionError | null {
+  if (exceeded) return new DeltaCompressionError(`${what}: decompressed data exceeds ${maxOutput} bytes`);
+  if (code === 127) return new DeltaCompressionError(`${what}: cannot run xz (is xz-utils installed?)`);
+  if (code !== 0) return new DeltaCompressionError(`${what}: ${said() || `xz exited ${ended}`}`);
+  return null;
+}
 
 function readOutput(outPath: string, maxOutput: number, what: string): Buffer {
   // with a cap, ulimit -f bounds the file to one 512-byte block past it: reading it whole is safe
