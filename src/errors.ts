@@ -110,6 +110,11 @@ export const ERROR_CLASSES = [
   SysrootNoKernelError, SysrootBootFullError, SysrootLockedError, SysrootRefusedError,
 ] as const;
 
+/** A system error code that means the filesystem is full or over quota (IO_NO_SPACE). */
+export function isNoSpaceCode(code: unknown): boolean {
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 /**
  * `e` as a NoSpaceError that says what was being written (`what`: "cannot store objects in R"),
  * when it is a system error ENOSPC or EDQUOT; anything else is handed back as it is. The system's
@@ -117,8 +122,7 @@ export const ERROR_CLASSES = [
  */
 export function noSpace(e: unknown, what: string, path?: string): unknown {
   if (e instanceof CairnError) return e;
-  const code = (e as NodeJS.ErrnoException | null)?.code;
-  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+  if (!isNoSpaceCode((e as NodeJS.ErrnoException | null)?.code)) return e;
   return new NoSpaceError(`${what}: ${(e as Error).message}`, { cause: e, ...(path === undefined ? {} : { path }) });
 }
 

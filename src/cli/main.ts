@@ -4,7 +4,7 @@
  * that calls `main` is scripts/start.cjs (dist/bundle/cairn.js, which bin/cairn runs).
  */
 import { Command, CommanderError } from 'commander';
-import { CairnError, describeError } from '../errors.js';
+import { CairnError, describeError, isNoSpaceCode } from '../errors.js';
 import { registerRepoCommands } from './commands/repo.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerStaticDeltaCommands } from './commands/static-delta.js';
@@ -61,7 +61,7 @@ function errorEvent(e: unknown): Record<string, string> {
   }
   const { code: errno, path } = (e ?? {}) as NodeJS.ErrnoException;
   if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) {
-    ev.code = errno === 'ENOSPC' || errno === 'EDQUOT' ? 'IO_NO_SPACE' : 'IO_FAILED';
+    ev.code = isNoSpaceCode(errno) ? 'IO_NO_SPACE' : 'IO_FAILED';
     ev.errno = errno;
     if (typeof path === 'string') ev.path = path;
   }

@@ -10,7 +10,7 @@ import {
   validateFileName,
 } from '../format/index.js';
 
-import { CairnError, FormatError, IoError, ObjectNotFoundError, SourceReadError, UnsupportedFileError } from '../errors.js';
+import { CairnError, FormatError, IoError, ObjectNotFoundError, SourceReadError, UnsupportedFileError, isNoSpaceCode } from '../errors.js';
 import { readXattrs } from './fsutil.js';
 import { resolveRev, setRef, validateRefName } from './refs.js';
 import type { Repo } from './repo.js';
@@ -178,7 +178,7 @@ async function writeFileFrom(txn: Transaction, p: string, st: fs.Stats, m: FileM
     if (e instanceof CairnError) throw e;
     // a failed write into the repository (a full disk, an error on a staged file) is not a source problem
     const { code, path: at } = e as NodeJS.ErrnoException;
-    if ((at !== undefined && at !== p) || code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') throw e;
+    if ((at !== undefined && at !== p) || isNoSpaceCode(code) || code === 'EROFS') throw e;
     throw new SourceReadError(`${p}: cannot read: ${(e as Error).message}`, { path: p, cause: e });
   }
 }
