@@ -491,6 +491,12 @@ export class Puller {
     let txn = new Transaction(this.repo);
     let staged = 0;
     let started = Date.now();
+    const nextPartBatch = (): void => {
+      this.commitInBackground(txn);
+      txn = new Transaction(this.repo);
+      staged = 0;
+      started = Date.now();
+    };
     const refused = (i: number, e: unknown): unknown =>
       e instanceof CairnError && e.code.startsWith('DELTA_') ? new PullDeltaError(`static delta ${dir} part ${i}: ${e.message}`, { object: sb.to, cause: e }) : e;
     // the parts that carry metadata (dirtrees, dirmetas): once they are applied, the tree walk
@@ -515,10 +521,7 @@ export class Puller {
         if (ready.length === 0 && !failed && staged > 0) {
           // still nothing to apply: what the applied parts staged is committed now (its renames
           // into objects/ are most of a commit's work on this thread), not at the end
-          this.commitInBackground(txn);
-          txn = new Transaction(this.repo);
-          staged = 0;
-          started = Date.now();
+          nextPartBatch();
         }
         while (ready.length === 0 && !failed) await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
@@ -538,12 +541,7 @@ export class Puller {
         this.stats.deltaParts++;
         this.stats.contentFetched += hdr.objects.length;
         staged += hdr.objects.length;
-        if (n + 1 < todo.length && (staged >= BATCH_OBJECTS || Date.now() - started > BATCH_MS)) {
-          this.commitInBackground(txn);
-          txn = new Transaction(this.repo);
-          staged = 0;
-          started = Date.now();
-        }
+        if (n + 1 < todo.length && (staged >= BATCH_OBJECTS || Date.now() - started > BATCH_MS)) nextPartBatch();
       }
     } finally {
       stopped = true;
