@@ -23,7 +23,7 @@ import {
 import { type Repo, Transaction, setRef, parseRefspec } from '../repo/index.js';
 import { readAt, sizedInflate, verifyCommitSignature, verifySuperblockSignature } from '../repo/index.js';
 import { bspatch } from './bsdiff.js';
-import { xzDecompress } from './xz.js';
+import { unxzStream, xzDecompress } from './xz.js';
 
 /** Refuses decompressed part payloads larger than this (a decompression bomb, not a delta). */
 export const MAX_PART_PAYLOAD = 2 * 1024 * 1024 * 1024 - 1;
@@ -104,22 +104,68 @@ function stageContent(txn: Transaction, to: StageTo, header: FileHeader, content
   return undefined;
 }
 
-/** Verifies a part file's size and checksum and decompresses its payload. */
-export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: Buffer): Promise<PartPayload> {
-  const hdr: DeltaPartHeader | undefined = sb.parts[index];
-  if (!hdr) throw new DeltaInvalidError(`delta has no part ${index}`);
-  if (partBytes.length !== hdr.size) throw corrupt(`size is ${partBytes.length} bytes, expected ${hdr.size}`, index);
-  const got = sha256(partBytes);
-  if (got !== hdr.checksum) throw corrupt(`checksum is ${got}, expected ${hdr.checksum}`, index);
-  if (partBytes.length === 0) throw corrupt('empty part file', index);
-  let payloadBytes: Buffer;
-  if (partBytes[0] === COMPRESSION_NONE) payloadBytes = partBytes.subarray(1);
-  else if (partBytes[0] === COMPRESSION_XZ) payloadBytes = await xzDecompress(partBytes.subarray(1), MAX_PART_PAYLOAD, hdr.usize);
-  else throw corrupt(`unknown compression type 0x${partBytes[0]!.toString(16)}`, index);
+/**
+ * A part's decode started while the part still downloads: `onChunk` takes the part file's
+ * bytes as they arrive (FetchRequest.onChunk), and decodeDeltaPart, given the whole part, uses
+ * what came out only once the part's size and checksum are verified. The decode starts with
+ * the first byte instead of the last: on a slow link most of it is done by the time the part
+ * is in.
+ */
+export interface EarlyPartDecode {
+  onChunk(chunk: Buffer, at: number): void;
+  /** Gives up (the download failed): nothing is left running. */
+  abort(): void;
+  /** The decoded payload bytes: unverified, for decodeDeltaPart only. */
+  readonly result: Promise<Buffer>;
+}
+
+/** Starts an early decode of part `index` (see EarlyPartDecode); null when none can run here. */
+export function startPartDecode(sb: Superblock, index: number): EarlyPartDecode | null {
+  const hdr = sb.parts[index];
+  if (!hdr || hdr.size < 2) return null;
+  const stream = unxzStream(MAX_PART_PAYLOAD, hdr.usize, hdr.size - 1);
+  if (!stream) return null;
+  let next = 0;
+  return {
+    onChunk(chunk: Buffer, at: number): void {
+      // a retried request starts over: the decode is given up, the part decoded once it is in
+      if (at !== next) return stream.abort();
+      next += chunk.length;
+      if (at === 0) {
+        if (chunk[0] !== COMPRESSION_XZ) return stream.abort(); // not xz: decodeDeltaPart says what it is
+        stream.write(chunk.subarray(1));
+      } else stream.write(chunk);
+    },
+    abort: () => stream.abort(),
+    result: stream.result,
+  };
+}
+
+/**
+ * Verifies a part file's size and checksum and decompresses its payload. With `early` (started
+ * for this part by startPartDecode), its output is taken once the part checks out; if it did
+ * not work out (an aborted or failed decode), the verified bytes are decoded again here.
+ */
+export async function decodeDeltaPart(sb: Superblock, index: number, partBytes: Buffer, early?: EarlyPartDecode | null): Promise<PartPayload> {
   try {
-    return parsePartPayload(payloadBytes);
-  } catch (e) {
-    throw corrupt(`payload is malformed: ${(e as Error).message}`, index);
+    const hdr: DeltaPartHeader | undefined = sb.parts[index];
+    if (!hdr) throw new DeltaInvalidError(`delta has no part ${index}`);
+    if (partBytes.length !== hdr.size) throw corrupt(`size is ${partBytes.length} bytes, expected ${hdr.size}`, index);
+    const got = sha256(partBytes);
+    if (got !== hdr.checksum) throw corrupt(`checksum is ${got}, expected ${hdr.checksum}`, index);
+    if (partBytes.length === 0) throw corrupt('empty part file', index);
+    let payloadBytes: Buffer;
+    if (partBytes[0] === COMPRESSION_NONE) payloadBytes = partBytes.subarray(1);
+    else if (partBytes[0] === COMPRESSION_XZ) {
+      payloadBytes = (early && (await early.result.catch(() => null))) || (await xzDecompress(partBytes.subarray(1), MAX_PART_PAYLOAD, hdr.usize));
+    } else throw corrupt(`unknown compression type 0x${partBytes[0]!.toString(16)}`, index);
+    try {
+      return parsePartPayload(payloadBytes);
+    } catch (e) {
+      throw corrupt(`payload is malformed: ${(e as Error).message}`, index);
+    }
+  } finally {
+    early?.abort();
   }
 }
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeltaCompressionError } from '../errors.js';
-import { unxzViaHelper } from '../repo/index.js';
+import { startProcessHelper, unxzFromFifoViaHelper, unxzViaHelper } from '../repo/index.js';
 
 /** xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables. */
 export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean } = {}): Promise<Buffer> {
@@ -59,8 +59,7 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
     const inPath = path.join(dir, 'in');
     const outPath = path.join(dir, 'out');
     fs.writeFileSync(inPath, input, { mode: 0o600 });
-    // dash counts ulimit -f in 512-byte blocks; one block more than the cap tells "too large"
-    const limit = maxOutput >= Number.MAX_SAFE_INTEGER ? 'unlimited' : String(Math.floor(maxOutput / 512) + 1);
+    const limit = outputLimit(maxOutput);
     // a part's decode is started by the process helper when one runs (no fork of this process)
     const errPath = path.join(dir, 'err');
     const helped = decompress ? unxzViaHelper(limit, inPath, outPath, errPath) : null;
@@ -99,6 +98,161 @@ async function run(args: string[], input: Uint8Array, maxOutput: number, what: s
 }
 
 const SIGXFSZ = 25;
+
+/** An xz decode fed while its input still arrives (see unxzStream). */
+export interface UnxzStream {
+  /** Feeds the next bytes of the xz stream; more than announced, or any after abort(), are dropped. */
+  write(chunk: Buffer): void;
+  /** Gives up: xz sees its input end early, and `result` rejects. */
+  abort(): void;
+  /**
+   * The decoded bytes, once all the announced input was written and xz ended well. It rejects
+   * otherwise (a failed or abandoned decode); it never leaves a process or a file behind.
+   */
+  readonly result: Promise<Buffer>;
+}
+
+/**
+ * Starts decoding an xz stream of `inputBytes` bytes that will be written as it arrives (a
+ * delta part still downloading): xz runs from the process helper, reading a FIFO through which
+ * the writes go from libuv's threads, so a busy main thread does not stall it (the helper is
+ * started if it is not running yet). Output as for xzDecompress (capped at `maxOutput`). Null
+ * when the helper cannot take it; the caller then decodes the whole input with xzDecompress.
+ * Nothing here checks the input: a caller uses the result only for input it has verified.
+ */
+export function unxzStream(maxOutput: number, expectedSize: number, inputBytes: number): UnxzStream | null {
+  if (inputBytes <= 0) return null;
+  startProcessHelper();
+  const dir = fs.mkdtempSync(path.join(scratchDir(expectedSize), 'cairn-xz-'));
+  const fifo = path.join(dir, 'in');
+  const outPath = path.join(dir, 'out');
+  const errPath = path.join(dir, 'err');
+  const job = unxzFromFifoViaHelper(outputLimit(maxOutput), fifo, inputBytes, outPath, errPath);
+  if (!job) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
+  const what = 'decompressing delta part';
+  let fd: number | null = null;
+  let writing = false;
+  let aborted = false;
+  let failed: Error | null = null;
+  let queued: Buffer[] = [];
+  let accepted = 0; // bytes taken by write()
+  let fed = 0; // bytes in the FIFO
+  let idle: (() => void) | null = null; // called when the write in flight returns
+  const ended = job.done.then(() => undefined, () => undefined);
+  let endedNow = false;
+  void ended.then(() => (endedNow = true));
+
+  const closeFd = (): void => {
+    if (fd === null || fd < 0 || writing) return;
+    const f = fd;
+    fd = -1; // closed: no more writes
+    fs.close(f, () => {});
+  };
+  const pump = (): void => {
+    if (fd === null || fd < 0 || writing) return;
+    if (aborted || failed || fed === inputBytes) return closeFd();
+    if (queued.length === 0) return;
+    const bufs = queued;
+    queued = [];
+    writing = true;
+    // a blocking write on one of libuv's threads: xz takes the bytes as fast as it decodes them
+    fs.writev(fd, bufs, (e, n) => {
+      writing = false;
+      idle?.();
+      if (e) failed = e; // EPIPE: xz (or head) ended early; `done` says why
+      else {
+        fed += n;
+        // a write cut short by a signal: the rest goes first next time
+        let skip = n;
+        const rest: Buffer[] = [];
+        for (const b of bufs) {
+          if (skip >= b.length) skip -= b.length;
+          else {
+            rest.push(skip > 0 ? b.subarray(skip) : b);
+            skip = 0;
+          }
+        }
+        queued = rest.concat(queued);
+      }
+      pump();
+    });
+  };
+  // The FIFO opens once xz's side (head) opens it. If the job ended without ever opening it, a
+  // reader opened here lets the pending open return.
+  const opened = job.ready.then((made) => {
+    if (!made) throw new DeltaCompressionError(`${what}: cannot make a FIFO in ${dir}`);
+    return new Promise<void>((resolve) => {
+      let released: number | null = null;
+      const release = (): void => {
+        if (fd !== null) return;
+        try {
+          released = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+        } catch {
+          // gone already: the open below has failed or will
+        }
+      };
+      void ended.then(release);
+      fs.open(fifo, fs.constants.O_WRONLY, (e, f) => {
+        if (released !== null) fs.closeSync(released);
+        if (e) failed = e;
+        else if (endedNow && released !== null) fs.closeSync(f); // opened only through release()
+        else {
+          fd = f;
+          pump();
+        }
+        resolve();
+      });
+    });
+  });
+
+  const result = (async (): Promise<Buffer> => {
+    try {
+      await opened;
+      const status = await job.done;
+      // xz can be done, and its end reported, before the last write's return is
+      if (writing) await new Promise<void>((resolve) => (idle = resolve));
+      if (aborted) throw new DeltaCompressionError(`${what}: abandoned`);
+      const failure = exitError(what, maxOutput, status === 128 + SIGXFSZ, status, `${status}`, () => readErrors(errPath));
+      if (failure) throw failure;
+      if (fed !== inputBytes) throw new DeltaCompressionError(`${what}: ${fed} of ${inputBytes} bytes reached xz`);
+      return readOutput(outPath, maxOutput, what);
+    } catch (e) {
+      throw e instanceof DeltaCompressionError ? e : new DeltaCompressionError(`${what}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      aborted = true;
+      closeFd();
+      await ended;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  result.catch(() => {}); // a caller that gave up does not await it
+
+  return {
+    write(chunk: Buffer): void {
+      if (aborted || failed || chunk.length === 0) return;
+      const take = Math.min(chunk.length, inputBytes - accepted);
+      if (take <= 0) return;
+      queued.push(take < chunk.length ? chunk.subarray(0, take) : chunk);
+      accepted += take;
+      pump();
+    },
+    abort(): void {
+      if (aborted) return;
+      aborted = true;
+      queued = [];
+      closeFd();
+    },
+    result,
+  };
+}
+
+/** ulimit -f's argument for an output cap: dash counts 512-byte blocks, one more than the cap tells "too large". */
+function outputLimit(maxOutput: number): string {
+  return maxOutput >= Number.MAX_SAFE_INTEGER ? 'unlimited' : String(Math.floor(maxOutput / 512) + 1);
+}
 
 /**
  * How an xz run ended, as the error to report, or null when it succeeded. `exceeded`: stopped by

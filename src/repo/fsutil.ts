@@ -71,6 +71,18 @@ export function unxzViaHelper(limitBlocks: string, input: string, output: string
 }
 
 /**
+ * `xz -d` of the first `bytes` bytes written into the FIFO `fifo`, which the helper makes
+ * (Node cannot), into the file `output` (capped as for unxzViaHelper), xz's messages going to
+ * `errors`. `ready` resolves once the FIFO exists (false: it could not be made, and `done` is
+ * 1); `done` with xz's exit status. xz reads through `head -c bytes`, so it sees the end of its
+ * input with the last byte, not when the writer gets round to closing the FIFO. Null when no
+ * helper runs.
+ */
+export function unxzFromFifoViaHelper(limitBlocks: string, fifo: string, bytes: number, output: string, errors: string): { ready: Promise<boolean>; done: Promise<number> } | null {
+  return helper?.runFifo([limitBlocks, fifo, output, errors, String(bytes)]) ?? null;
+}
+
+/**
  * A shell that runs the few commands cairn starts often (`sync -f`, `xz -d`), one per request
  * line, each in the background, answering each with its exit status. Spawning forks this whole
  * process: ~8 ms of this thread each time once a pull holds 200 MB, and 2-5 ms for each of a
@@ -92,10 +104,11 @@ class ProcessHelper {
 
   constructor() {
     const script = [
-      "while IFS='\t' read -r id op a b c d; do",
+      "while IFS='\t' read -r id op a b c d e f; do",
       '  case $op in',
       '  sync) { sync -f -- "$a" 2>/dev/null; echo "$id $?"; } & ;;',
       '  unxz) { (ulimit -f "$a" && exec xz -d -c -q <"$b" >"$c" 2>"$d"); echo "$id $?"; } & ;;',
+      '  unxzfifo) if mkfifo -m 600 -- "$b" 2>/dev/null; then echo "$id 0"; { (ulimit -f "$a" && head -c "$e" <"$b" | xz -d -c -q >"$c" 2>"$d"); echo "$f $?"; } & else echo "$id 1"; echo "$f 1"; fi ;;',
       '  *) echo "$id 2" ;;',
       '  esac',
       'done',
@@ -140,22 +153,39 @@ class ProcessHelper {
 
   /** The request's exit status; null when the helper cannot take it (gone, or a field with a tab or newline). */
   run(op: 'sync' | 'unxz', args: string[]): Promise<number> | null {
-    if (this.dead || args.some((a) => /[\t\n]/.test(a))) return null;
-    return new Promise((resolve, reject) => {
-      if (this.waiting.size === 0) {
-        this.child.ref();
-        (this.child.stdout as unknown as { ref(): void }).ref();
-      }
-      const id = this.nextId++;
-      this.waiting.set(id, { op, args, resolve, reject });
-      this.child.stdin!.write(`${[id, op, ...args].join('\t')}\n`);
-    });
+    if (!this.usable(args)) return null;
+    const [id, status] = this.expect(op, args);
+    this.child.stdin!.write(`${[id, op, ...args].join('\t')}\n`);
+    return status;
+  }
+
+  /** An unxzfifo request: answered twice, when the FIFO is made and when xz ends. */
+  runFifo(args: string[]): { ready: Promise<boolean>; done: Promise<number> } | null {
+    if (!this.usable(args)) return null;
+    const [readyId, ready] = this.expect('unxzfifo', args);
+    const [doneId, done] = this.expect('unxzfifo', args);
+    this.child.stdin!.write(`${[readyId, 'unxzfifo', ...args, doneId].join('\t')}\n`);
+    return { ready: ready.then((status) => status === 0), done };
+  }
+
+  private usable(args: string[]): boolean {
+    return !this.dead && !args.some((a) => /[\t\n]/.test(a));
+  }
+
+  /** A new request id and the promise of its answer. */
+  private expect(op: string, args: string[]): [number, Promise<number>] {
+    if (this.waiting.size === 0) {
+      this.child.ref();
+      (this.child.stdout as unknown as { ref(): void }).ref();
+    }
+    const id = this.nextId++;
+    return [id, new Promise((resolve, reject) => void this.waiting.set(id, { op, args, resolve, reject }))];
   }
 }
 
 let helper: ProcessHelper | null = null;
 
-/** Starts the process helper (once per process); durable transactions call it when they begin. */
+/** Starts the process helper (once per process): durable transactions call it when they begin, early part decodes (delta/xz.ts) when they start. */
 export function startProcessHelper(): void {
   helper ??= new ProcessHelper();
 }

@@ -68,6 +68,12 @@ export interface FetchRequest {
    */
   capFromPrefix?: (prefix: Buffer) => number;
   prefixBytes?: (prefix: Buffer) => number;
+  /**
+   * Called with each chunk of a 200/206 body as it arrives, `at` being its offset in the file,
+   * before anything about the body is checked; a retried request's body starts again. Must not
+   * throw.
+   */
+  onChunk?: (chunk: Buffer, at: number) => void;
 }
 
 export interface Fetcher {
@@ -442,6 +448,7 @@ class BodyCollector {
         if (this.offset + this.received > this.cap) throw this.tooLarge(this.offset + this.received);
       }
     }
+    this.req.onChunk?.(c, this.offset + this.received - c.length);
     if (this.fd !== null) {
       try {
         fs.writeSync(this.fd, c);

@@ -20,8 +20,8 @@ import { clearCommitPartial, dropPartialDownload, markCommitPartial, partialDown
 import type { RemoteSignPolicy } from '../repo/index.js';
 import { SMALL_FILE, holdWriterPool, inspectFilezFile, pullWorkers, startWriterPool } from '../repo/index.js';
 import {
-  type StagedObjects, type Superblock, decodeDeltaPart, deltaIndexRelPath, deltaRelDir, executeDeltaPart, parseSuperblock,
-  partSatisfied, superblockCommitmeta, superblockInlinePart,
+  type EarlyPartDecode, type StagedObjects, type Superblock, decodeDeltaPart, deltaIndexRelPath, deltaRelDir, executeDeltaPart,
+  parseSuperblock, partSatisfied, startPartDecode, superblockCommitmeta, superblockInlinePart,
 } from '../delta/index.js';
 import { type PartPayload, type SummaryDelta, parseDeltaIndex, parseDeltaName } from '../format/index.js';
 import { serializeMetadata } from '../format/index.js';
@@ -450,12 +450,19 @@ export class Puller {
     const order: number[] = [];
     while (bySize.length > 0) order.push(order.length % 2 === 0 ? bySize.shift()! : bySize.pop()!);
     const fetched = new Map<number, Promise<Buffer>>();
-    const fetch = (i: number): Promise<Buffer> => {
+    const early = new Map<number, EarlyPartDecode>();
+    // `decodeNow`: the part is decoded as soon as it is in, so its decode starts as it downloads
+    // (parts fetched ahead are decoded later, from the whole file)
+    const fetch = (i: number, decodeNow = false): Promise<Buffer> => {
       let p = fetched.get(i);
       if (!p) {
         const inline = superblockInlinePart(sb, i);
-        p = inline ? Promise.resolve(inline) : this.limiter.run(async () => (await this.source.file(`${dir}/${i}`, sb.parts[i]!.size, false))!);
-        p.catch(() => {}); // awaited when decoded
+        const decode = !inline && decodeNow ? startPartDecode(sb, i) : null;
+        if (decode) early.set(i, decode);
+        p = inline
+          ? Promise.resolve(inline)
+          : this.limiter.run(async () => (await this.source.file(`${dir}/${i}`, sb.parts[i]!.size, false, decode ? (c, at) => decode.onChunk(c, at) : undefined))!);
+        p.catch(() => decode?.abort()); // else awaited when decoded
         fetched.set(i, p);
       }
       return p;
@@ -468,22 +475,25 @@ export class Puller {
     let ahead = 0; // payload bytes decoding or decoded, not applied yet
     let stopped = false;
     const pump = (): void => {
+      const first = next;
       while (!stopped && next < order.length && decoding < PART_DECODERS && (ahead === 0 || ahead + sb.parts[order[next]!]!.usize <= PART_DECODED_AHEAD)) {
         const i = order[next]!;
-        for (const f of order.slice(next, next + PART_FETCH_AHEAD)) fetch(f);
         next++;
         decoding++;
         ahead += sb.parts[i]!.usize;
-        fetch(i)
-          .then((b) => decodeDeltaPart(sb, i, b))
+        fetch(i, true)
+          .then((b) => decodeDeltaPart(sb, i, b, early.get(i)))
           .then((payload) => void ready.push({ i, payload }), (error: unknown) => void (failed ??= { i, error }))
           .finally(() => {
             fetched.delete(i);
+            early.delete(i);
             decoding--;
             wake?.();
             pump();
           });
       }
+      // the parts decoded next are fetched ahead (requested after the ones decoding now)
+      if (next > first) for (const f of order.slice(first, first + PART_FETCH_AHEAD)) fetch(f);
     };
     pump();
     void Promise.allSettled([...fetched.values()]).then(partsIn);

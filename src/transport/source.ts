@@ -46,8 +46,11 @@ export interface ObjectSource {
   readRef(ref: string): Promise<string | null>;
   metadata(csum: Checksum, type: ObjectType, optional: boolean): Promise<Buffer | null>;
   content(csum: Checksum, partFile: string): Promise<ContentPayload>;
-  /** Any file relative to the remote root (deltas, indexes), in memory, capped. */
-  file(rel: string, maxBytes: number, optional: boolean): Promise<Buffer | null>;
+  /**
+   * Any file relative to the remote root (deltas, indexes), in memory, capped. `onChunk` sees
+   * the bytes as they arrive, unchecked (see FetchRequest), where the source downloads them.
+   */
+  file(rel: string, maxBytes: number, optional: boolean, onChunk?: (chunk: Buffer, at: number) => void): Promise<Buffer | null>;
   close(): Promise<void>;
 }
 
@@ -142,8 +145,8 @@ export class HttpSource implements ObjectSource {
     return { kind: 'filez', result: result! };
   }
 
-  async file(rel: string, maxBytes: number, optional: boolean): Promise<Buffer | null> {
-    return buf(await this.fetcher.fetch({ rel, maxBytes, optional }));
+  async file(rel: string, maxBytes: number, optional: boolean, onChunk?: (chunk: Buffer, at: number) => void): Promise<Buffer | null> {
+    return buf(await this.fetcher.fetch({ rel, maxBytes, optional, ...(onChunk ? { onChunk } : {}) }));
   }
 
   close(): Promise<void> {

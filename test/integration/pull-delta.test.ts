@@ -239,6 +239,69 @@ describe('a part that comes late', () => {
   });
 });
 
+describe('a part decodes while it downloads', () => {
+  // xz starts on a part's first bytes, not its last: with the end of the part held back, its
+  // decode is already writing output. What it decodes is used only once the whole part is in
+  // and matches the superblock; a part whose download breaks off and is fetched again is
+  // decoded from the bytes of the second download.
+  it('output before the last byte is in; a download that breaks off half way is fetched again and decoded whole; same tree, fsck clean, nothing left in TMPDIR', async () => {
+    const src = path.join(dir, 'early-decode-src');
+    fs.cpSync(path.join(dir, 'cairn-src'), src, { recursive: true });
+    const c1 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main^']));
+    const deltaDir = fs.readdirSync(path.join(src, 'deltas'), { recursive: true, withFileTypes: true })
+      .find((e) => e.isFile() && e.name === 'superblock' && path.basename(e.parentPath).includes('-'))!.parentPath;
+    const sb = parseSuperblock(fs.readFileSync(path.join(deltaDir, 'superblock')));
+    const biggest = sb.parts.reduce((m, p, i) => (p.size > sb.parts[m]!.size ? i : m), 0);
+    const partFile = path.join(deltaDir, String(biggest));
+    const part = fs.readFileSync(partFile);
+    assert.ok(part.length > 64 * 1024 && part[0] === 'x'.charCodeAt(0), 'an xz part of some size');
+    const scratch = path.join(dir, 'early-decode-tmp'); // the pull's $TMPDIR: where its xz writes
+    fs.mkdirSync(scratch);
+    const decoding = (): boolean => fs.readdirSync(scratch).some((d) => (fs.statSync(path.join(scratch, d, 'out'), { throwIfNoEntry: false })?.size ?? 0) > 0);
+    const server = await new TestServer(src).start();
+    let mode: 'hold' | 'break' = 'hold';
+    let early = false;
+    let requests = 0;
+    server.hook = async (_q, res, file) => {
+      if (file !== partFile) return false;
+      requests++;
+      res.writeHead(200, { 'Content-Length': part.length });
+      const cut = mode === 'hold' ? part.length - 4096 : part.length >> 1;
+      await new Promise<void>((r) => res.write(part.subarray(0, cut), () => r()));
+      if (mode === 'break' && requests === 1) {
+        res.destroy();
+        return true;
+      }
+      if (mode === 'hold') {
+        for (let i = 0; i < 500 && !(early = decoding()); i++) await new Promise((r) => setTimeout(r, 20));
+      }
+      res.end(part.subarray(cut));
+      return true;
+    };
+    try {
+      const env = { ...process.env, TMPDIR: scratch };
+      for (const m of ['hold', 'break'] as const) {
+        mode = m;
+        requests = 0;
+        const dst = newRepo(`early-decode-${m}`, 'bare-user', server.url);
+        let r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--disable-static-deltas', 'origin', `os/main@${c1}`]);
+        assert.equal(r.status, 0, r.stderr);
+        r = await cairnAsync(['pull', `--repo=${dst}`, '-q', '--require-static-deltas', 'origin', 'os/main'], { env });
+        assert.equal(r.status, 0, r.stderr);
+        if (m === 'hold') assert.ok(early, 'the part was decoding before its last bytes were sent');
+        else assert.equal(requests, 2, 'the broken download was fetched again');
+        assert.deepEqual(fs.readdirSync(scratch), [], 'nothing left in TMPDIR');
+        await clean(dst);
+        const co = path.join(dir, `early-decode-${m}-co`);
+        ok(cairn(['checkout', `--repo=${dst}`, '--user-mode', 'origin:os/main', co]));
+        assert.deepEqual(treeDiff(snap(tree2), snap(co)), []);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('ref bindings', () => {
   // A server whose os/main points at a commit bound to os/other (ostree.ref-binding, which
   // `commit -b` writes) must not get it taken for os/main: loose or through a delta, as ostree

@@ -1,0 +1,99 @@
+// An xz decode fed while its input still arrives (delta/xz.ts unxzStream, used for a delta part
+// that is still downloading): xz runs from the process helper and reads a FIFO written from
+// libuv's threads. The same guarantees as a decode of a whole input: round trip, a bomb stopped
+// at its cap, corrupt input refused; and an abandoned decode (before its first byte, or half
+// way) or a helper that dies under it settles with one error and leaves no file behind.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { type UnxzStream, unxzStream, xzCompress } from '../../../src/delta/xz.js';
+import { processHelperPid } from '../../../src/repo/fsutil.js';
+import { DeltaCompressionError } from '../../../src/errors.js';
+
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Writes `z` in uneven chunks, yielding now and then as a download would. */
+async function feed(s: UnxzStream, z: Buffer, upTo = z.length): Promise<void> {
+  let at = 0;
+  for (let n = 1; at < upTo; n++) {
+    const len = Math.min(upTo - at, 1000 + ((n * 7919) % 70_000));
+    s.write(z.subarray(at, at + len));
+    at += len;
+    if (n % 3 === 0) await tick(1);
+  }
+}
+
+it('decodes what is written as it comes, with the cap and errors of a whole decode', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-unxz-stream-'));
+  const scratch = path.join(dir, 'tmp'); // xz's files go to $TMPDIR when it is set
+  fs.mkdirSync(scratch);
+  process.env.TMPDIR = scratch;
+  const left = (): string[] => fs.readdirSync(scratch);
+
+  const data = Buffer.concat([randomBytes(400_000), Buffer.alloc(900_000, 7), randomBytes(200_000)]);
+  const z = await xzCompress(data);
+  const s = unxzStream(data.length, data.length, z.length);
+  assert.ok(s, 'the helper takes it');
+  assert.ok(processHelperPid(), 'the helper was started for it');
+  await feed(s, z);
+  s.write(Buffer.from('more than announced: dropped'));
+  assert.ok((await s.result).equals(data), 'round trip at exactly the cap');
+  assert.deepEqual(left(), [], 'no temp files left');
+
+  // the output starts before the input ends (the point of it): half the input gives some output
+  const slow = unxzStream(data.length, data.length, z.length)!;
+  await feed(slow, z, z.length >> 1);
+  const out = (): number => {
+    const d = left().find((n) => n.startsWith('cairn-xz-'));
+    return d ? fs.statSync(path.join(scratch, d, 'out'), { throwIfNoEntry: false })?.size ?? 0 : 0;
+  };
+  for (let i = 0; i < 500 && out() === 0; i++) await tick(10);
+  assert.ok(out() > 0, 'decoded output while half the input is still to come');
+  await feed(slow, z.subarray(z.length >> 1));
+  assert.ok((await slow.result).equals(data));
+
+  const bomb = await xzCompress(Buffer.alloc(64 << 20));
+  const b = unxzStream(1 << 20, 1 << 20, bomb.length)!;
+  await feed(b, bomb);
+  await assert.rejects(b.result, (e: unknown) => e instanceof DeltaCompressionError && /exceeds 1048576 bytes/.test(e.message));
+
+  const flipped = Buffer.from(z);
+  for (let i = 100; i < 200; i++) flipped[i]! ^= 0xff;
+  const f = unxzStream(data.length, data.length, flipped.length)!;
+  await feed(f, flipped);
+  await assert.rejects(f.result, DeltaCompressionError);
+
+  // given up half way, and before the first byte: each settles, nothing is left
+  const half = unxzStream(data.length, data.length, z.length)!;
+  await feed(half, z, z.length >> 1);
+  half.abort();
+  half.write(z.subarray(z.length >> 1)); // after abort: dropped
+  await assert.rejects(half.result, (e: unknown) => e instanceof DeltaCompressionError && /abandoned/.test(e.message));
+  const never = unxzStream(data.length, data.length, z.length)!;
+  never.abort();
+  await assert.rejects(never.result, DeltaCompressionError);
+  const soon = unxzStream(data.length, data.length, z.length)!;
+  await tick(20); // the FIFO is open by now
+  soon.abort();
+  await assert.rejects(soon.result, DeltaCompressionError);
+  assert.deepEqual(left(), [], 'no temp files left after the failures');
+
+  // several at once: each gets its own output
+  const many = Array.from({ length: 4 }, () => unxzStream(data.length, data.length, z.length)!);
+  await Promise.all(many.map((m) => feed(m, z)));
+  for (const m of many) assert.ok((await m.result).equals(data));
+
+  // the helper dies under a decode: it fails with one line, and the next finds no helper (its
+  // caller decodes the whole input instead)
+  const orphan = unxzStream(data.length, data.length, z.length)!;
+  await feed(orphan, z, 1000);
+  process.kill(processHelperPid()!, 'SIGKILL');
+  await assert.rejects(orphan.result, (e: unknown) => e instanceof DeltaCompressionError && !/\n/.test(e.message));
+  assert.equal(unxzStream(data.length, data.length, z.length), null);
+  for (let i = 0; i < 200 && left().length > 0; i++) await tick(10);
+  assert.deepEqual(left(), [], 'no temp files left');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
