@@ -7,6 +7,8 @@
  *   full     — v1 from nothing, object by object (deltas disabled)
  *   update   — v1 → v2, object by object (deltas disabled)
  *   delta    — v1 → v2 through the static delta (--require-static-deltas)
+ *   delta over a 100 Mbit/s link — the same, with what the server sends shaped by tc (htb on lo,
+ *              matching the server's port; needs root and tc, else skipped; only the timed pull)
  * Prints wall time (best of CAIRN_BENCH_RUNS, default 5), the cairn/ostree ratio of the best runs
  * (target ≤ 0.8) and of the medians, every run's time, and peak RSS of the pulling process
  * (/usr/bin/time).
@@ -50,6 +52,34 @@ function init(tool: Tool, repo: string, url: string): void {
   }
 }
 
+/**
+ * Shapes what the server on `port` sends to `mbit` Mbit/s: an htb qdisc on lo whose filter
+ * matches the server's source port (other loopback traffic is not slowed). Returns how to undo
+ * it, or null when tc cannot do it here (not root, no tc or htb, or lo has a root qdisc already,
+ * which is left alone).
+ */
+let unshapeAtExit: (() => void) | null = null;
+process.on('exit', () => unshapeAtExit?.());
+
+function shapeLink(port: number, mbit: number): (() => void) | null {
+  const tc = (...args: string[]): boolean => spawnSync('tc', args, { stdio: 'ignore' }).status === 0;
+  if (!tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '20')) return null;
+  const undo = (): void => {
+    if (unshapeAtExit === undo) unshapeAtExit = null;
+    tc('qdisc', 'del', 'dev', 'lo', 'root');
+  };
+  unshapeAtExit = undo;
+  const shaped =
+    tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', `${mbit}mbit`, 'ceil', `${mbit}mbit`, 'burst', '1mb') &&
+    tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:20', 'htb', 'rate', '100gbit') &&
+    tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'sport', String(port), '0xffff', 'flowid', '1:10');
+  if (!shaped) {
+    undo();
+    return null;
+  }
+  return undo;
+}
+
 function pull(tool: Tool, repo: string, ref: string, deltas: 'disable' | 'require'): { secs: number; rssMB: number } {
   const flag = deltas === 'disable' ? '--disable-static-deltas' : '--require-static-deltas';
   return tool === 'cairn'
@@ -77,13 +107,23 @@ async function main(): Promise<void> {
 
     const { url, stop: stopServer } = await cairnServe(src);
     try {
-      const scenarios: { name: string; prepare: (tool: Tool, repo: string) => void; ref: string; deltas: 'disable' | 'require' }[] = [
+      const port = Number(new URL(url).port);
+      const scenarios: { name: string; prepare: (tool: Tool, repo: string) => void; ref: string; deltas: 'disable' | 'require'; mbit?: number }[] = [
         { name: 'full pull v1', prepare: () => {}, ref: 'main@' + v1, deltas: 'disable' },
         { name: 'update v1→v2 (objects)', prepare: (t, r) => void pull(t, r, 'main@' + v1, 'disable'), ref: 'main', deltas: 'disable' },
         { name: 'update v1→v2 (delta)', prepare: (t, r) => void pull(t, r, 'main@' + v1, 'disable'), ref: 'main', deltas: 'require' },
+        { name: 'update v1→v2 (delta, 100 Mbit/s link)', prepare: (t, r) => void pull(t, r, 'main@' + v1, 'disable'), ref: 'main', deltas: 'require', mbit: 100 },
       ];
       const rows: string[] = [];
       for (const s of scenarios) {
+        if (s.mbit) {
+          const probe = shapeLink(port, s.mbit);
+          probe?.();
+          if (!probe) {
+            console.log(`| ${s.name} | skipped: shaping the link needs root and tc (htb) |`);
+            continue;
+          }
+        }
         const best: Record<Tool, { secs: number; rssMB: number }> = { cairn: { secs: Infinity, rssMB: 0 }, ostree: { secs: Infinity, rssMB: 0 } };
         const all: Record<Tool, number[]> = { cairn: [], ostree: [] };
         for (let i = 0; i < RUNS; i++) {
@@ -92,7 +132,13 @@ async function main(): Promise<void> {
             init(tool, repo, url);
             s.prepare(tool, repo);
             run('sync', []);
-            const t = pull(tool, repo, s.ref, s.deltas);
+            const unshape = s.mbit ? shapeLink(port, s.mbit) : null;
+            let t: { secs: number; rssMB: number };
+            try {
+              t = pull(tool, repo, s.ref, s.deltas);
+            } finally {
+              unshape?.();
+            }
             all[tool].push(t.secs);
             if (t.secs < best[tool].secs) best[tool] = t;
             best[tool].rssMB = Math.max(best[tool].rssMB, t.rssMB);
