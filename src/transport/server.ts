@@ -77,6 +77,12 @@ export function resolveRequestPath(root: string, urlPath: string): string | null
 
 /** Bodies up to this size are read in one synchronous call (page-cache reads take microseconds). */
 const SMALL_BODY = 64 * 1024;
+/**
+ * Larger bodies stream in reads of up to this size (Node's default is 64 KiB: a read on libuv's
+ * threads and a socket write per 64 KiB). Two delta parts (2.5 and 3 MB) fetched at once took
+ * 13 ms instead of 17 (medians of 15, curl); a stream holds at most about this much at a time.
+ */
+const STREAM_CHUNK = 1024 * 1024;
 
 /**
  * Whether `dir` (a directory under root, by name) really lies inside root once symlinks are
@@ -175,7 +181,7 @@ async function handle(root: string, req: http.IncomingMessage, res: http.ServerR
       return;
     }
     res.writeHead(status, headers);
-    const stream = fs.createReadStream('', { fd, start, end, autoClose: true });
+    const stream = fs.createReadStream('', { fd, start, end, autoClose: true, highWaterMark: STREAM_CHUNK });
     handedOver = true;
     stream.on('error', () => res.destroy());
     stream.pipe(res);
