@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
-import { makeAwkwardTree } from '../lib/trees.js';
+import { makeAwkwardTree, pseudoRandom } from '../lib/trees.js';
 import { Repo } from '../../src/repo/index.js';
 import { parseSummary, serializeSummary } from '../../src/format/summary.js';
 import { signCommit, signSummary } from '../../src/repo/sign.js';
@@ -300,6 +300,15 @@ describe('serve and proxies', () => {
       assert.deepEqual(Buffer.from(await r.arrayBuffer()), cfg.subarray(2, 6));
       r = await get('config', { range: `bytes=${cfg.length}-` });
       assert.equal(r.status, 416);
+      // a large file streams (in reads of up to 1 MiB): whole, and a range across reads
+      const big = pseudoRandom(3 * 1024 * 1024 + 12_345, 'serve');
+      fs.mkdirSync(path.join(repo, 'deltas', 'ab'), { recursive: true });
+      fs.writeFileSync(path.join(repo, 'deltas', 'ab', 'big'), big);
+      r = await get('deltas/ab/big');
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), big);
+      r = await get('deltas/ab/big', { range: 'bytes=1000000-2100000' });
+      assert.equal(r.status, 206);
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), big.subarray(1_000_000, 2_100_001));
       r = await fetch(new URL('config', s.url), { method: 'HEAD' });
       assert.equal(r.headers.get('content-length'), String(cfg.length));
       for (const p of ['nope', 'objects', '..%2fsecret', '%2e%2e/secret', 'tmp/x', 'a/%00']) {
