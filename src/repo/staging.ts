@@ -400,8 +400,15 @@ function deflate(b: Buffer, level: number): Promise<Buffer> {
   return new Promise((res, rej) => zlib.deflateRaw(b, { level }, (e, out) => (e ? rej(e) : res(out))));
 }
 
-/** Removes staging directories whose owning process is gone (killed mid-transaction). */
+/**
+ * Removes staging directories whose owning process is gone (killed mid-transaction). Done at
+ * most once a minute per repository and process: a pull starts several transactions in its
+ * first tens of milliseconds, and each sweep read tmp/ and every staging directory's .pid again.
+ */
 export function sweepStaleStaging(repo: Repo): void {
+  const now = Date.now();
+  if (now - (swept.get(repo.path) ?? -Infinity) < SWEEP_EVERY_MS) return;
+  swept.set(repo.path, now);
   const tmp = path.join(repo.path, 'tmp');
   let entries: string[];
   try {
@@ -410,7 +417,7 @@ export function sweepStaleStaging(repo: Repo): void {
     return;
   }
   for (const e of entries) {
-    if (!e.startsWith('staging-')) continue;
+    if (!e.startsWith('staging-') || e.startsWith(own)) continue;
     const dir = path.join(tmp, e);
     let pid = NaN;
     try {
@@ -423,6 +430,11 @@ export function sweepStaleStaging(repo: Repo): void {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const SWEEP_EVERY_MS = 60_000;
+const swept = new Map<string, number>();
+/** This process's staging directories are named so (see Transaction). */
+const own = `staging-${process.pid}-`;
 
 function isAlive(pid: number): boolean {
   try {
