@@ -127,7 +127,7 @@ export function unxzStream(maxOutput: number, expectedSize: number, inputBytes: 
   const fifo = path.join(dir, 'in');
   const outPath = path.join(dir, 'out');
   const errPath = path.join(dir, 'err');
-  const job = unxzFromFifoViaHelper(outputLimit(maxOutput), fifo, inputBytes, outPath, errPath);
+  const job = unxzFromFifoViaHelper(outputLimit(maxOutput), fifo, inputBytes, outPath, errPath, FIFO_WAIT_SECONDS);
   if (!job) {
     fs.rmSync(dir, { recursive: true, force: true });
     return null;
@@ -248,6 +248,13 @@ export function unxzStream(maxOutput: number, expectedSize: number, inputBytes: 
     result,
   };
 }
+
+/**
+ * How long xz's side waits for the FIFO's writer (this process opens it within milliseconds):
+ * a pull killed in between would otherwise leave the helper's job waiting for ever. A part
+ * still downloading after that is decoded once it is in, from memory.
+ */
+const FIFO_WAIT_SECONDS = 3600;
 
 /** ulimit -f's argument for an output cap: dash counts 512-byte blocks, one more than the cap tells "too large". */
 function outputLimit(maxOutput: number): string {

@@ -75,11 +75,14 @@ export function unxzViaHelper(limitBlocks: string, input: string, output: string
  * (Node cannot), into the file `output` (capped as for unxzViaHelper), xz's messages going to
  * `errors`. `ready` resolves once the FIFO exists (false: it could not be made, and `done` is
  * 1); `done` with xz's exit status. xz reads through `head -c bytes`, so it sees the end of its
- * input with the last byte, not when the writer gets round to closing the FIFO. Null when no
- * helper runs.
+ * input with the last byte, not when the writer gets round to closing the FIFO. `head` waits
+ * for a writer at most `seconds` (a process killed before it opened the FIFO would leave it
+ * waiting for ever), then xz fails. Null when no helper runs.
  */
-export function unxzFromFifoViaHelper(limitBlocks: string, fifo: string, bytes: number, output: string, errors: string): { ready: Promise<boolean>; done: Promise<number> } | null {
-  return helper?.runFifo([limitBlocks, fifo, output, errors, String(bytes)]) ?? null;
+export function unxzFromFifoViaHelper(
+  limitBlocks: string, fifo: string, bytes: number, output: string, errors: string, seconds: number,
+): { ready: Promise<boolean>; done: Promise<number> } | null {
+  return helper?.runFifo([limitBlocks, fifo, output, errors, String(bytes)], String(seconds)) ?? null;
 }
 
 /**
@@ -104,11 +107,11 @@ class ProcessHelper {
 
   constructor() {
     const script = [
-      "while IFS='\t' read -r id op a b c d e f; do",
+      "while IFS='\t' read -r id op a b c d e f g; do",
       '  case $op in',
       '  sync) { sync -f -- "$a" 2>/dev/null; echo "$id $?"; } & ;;',
       '  unxz) { (ulimit -f "$a" && exec xz -d -c -q <"$b" >"$c" 2>"$d"); echo "$id $?"; } & ;;',
-      '  unxzfifo) if mkfifo -m 600 -- "$b" 2>/dev/null; then echo "$id 0"; { (ulimit -f "$a" && head -c "$e" <"$b" | xz -d -c -q >"$c" 2>"$d"); echo "$f $?"; } & else echo "$id 1"; echo "$f 1"; fi ;;',
+      '  unxzfifo) if mkfifo -m 600 -- "$b" 2>/dev/null; then echo "$id 0"; { (ulimit -f "$a" && timeout "$g" head -c "$e" -- "$b" | xz -d -c -q >"$c" 2>"$d"); echo "$f $?"; } & else echo "$id 1"; echo "$f 1"; fi ;;',
       '  *) echo "$id 2" ;;',
       '  esac',
       'done',
@@ -160,11 +163,11 @@ class ProcessHelper {
   }
 
   /** An unxzfifo request: answered twice, when the FIFO is made and when xz ends. */
-  runFifo(args: string[]): { ready: Promise<boolean>; done: Promise<number> } | null {
-    if (!this.usable(args)) return null;
+  runFifo(args: string[], seconds: string): { ready: Promise<boolean>; done: Promise<number> } | null {
+    if (!this.usable([...args, seconds])) return null;
     const [readyId, ready] = this.expect('unxzfifo', args);
     const [doneId, done] = this.expect('unxzfifo', args);
-    this.child.stdin!.write(`${[readyId, 'unxzfifo', ...args, doneId].join('\t')}\n`);
+    this.child.stdin!.write(`${[readyId, 'unxzfifo', ...args, doneId, seconds].join('\t')}\n`);
     return { ready: ready.then((status) => status === 0), done };
   }
 

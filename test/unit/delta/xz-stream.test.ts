@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { type UnxzStream, unxzStream, xzCompress } from '../../../src/delta/xz.js';
-import { processHelperPid } from '../../../src/repo/fsutil.js';
+import { processHelperPid, unxzFromFifoViaHelper } from '../../../src/repo/fsutil.js';
 import { DeltaCompressionError } from '../../../src/errors.js';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -85,6 +86,21 @@ it('decodes what is written as it comes, with the cap and errors of a whole deco
   const many = Array.from({ length: 4 }, () => unxzStream(data.length, data.length, z.length)!);
   await Promise.all(many.map((m) => feed(m, z)));
   for (const m of many) assert.ok((await m.result).equals(data));
+
+  // a writer that never comes (its process killed before it opened the FIFO): xz's side gives up
+  // after the time it was given, and nothing of it keeps running
+  const lone = path.join(scratch, 'lone');
+  fs.mkdirSync(lone);
+  const waited = Date.now();
+  const job = unxzFromFifoViaHelper('unlimited', path.join(lone, 'in'), 1000, path.join(lone, 'out'), path.join(lone, 'err'), 1)!;
+  assert.equal(await job.ready, true);
+  const status = await Promise.race([job.done, new Promise<string>((r) => setTimeout(() => r('still waiting'), 10_000).unref())]);
+  assert.notEqual(status, 'still waiting', 'xz\'s side gave up');
+  assert.notEqual(status, 0, 'xz failed: no input');
+  assert.ok(Date.now() - waited < 10_000, `gave up in ${Date.now() - waited} ms`);
+  const readers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.includes(path.join(lone, 'in')));
+  assert.deepEqual(readers, [], 'no process left waiting on the FIFO');
+  fs.rmSync(lone, { recursive: true });
 
   // the helper dies under a decode: it fails with one line, and the next finds no helper (its
   // caller decodes the whole input instead)
