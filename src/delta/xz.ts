@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeltaCompressionError } from '../errors.js';
-import { startProcessHelper, unxzFromFifoViaHelper, unxzViaHelper } from '../repo/index.js';
+import { startProcessHelper, sweepDeadOwners, unxzFromFifoViaHelper, unxzViaHelper } from '../repo/index.js';
 
 /** xz stream, CRC64, preset 8 as ostree; optionally with the x86 BCJ filter for executables. */
 export function xzCompress(data: Uint8Array, opts: { preset?: number; extreme?: boolean; threads?: number; x86?: boolean } = {}): Promise<Buffer> {
@@ -48,13 +48,28 @@ function scratchDir(expectedBytes: number): string {
 const MAX_SHM_BYTES = 64 * 1024 * 1024;
 
 /**
+ * A new directory for one xz run's files, named after this process: a process killed mid-run
+ * leaves its directory behind (in /dev/shm, that is memory: up to a decoded part), and a later
+ * run in the same place removes those whose process is gone. Names without a process id (made
+ * before they had one) are left alone.
+ */
+function scratch(expectedBytes: number): string {
+  const parent = scratchDir(expectedBytes);
+  sweepDeadOwners(parent, (name) => {
+    const m = /^cairn-xz-(\d+)-/.exec(name);
+    return m ? Number(m[1]) : null;
+  });
+  return fs.mkdtempSync(path.join(parent, `cairn-xz-${process.pid}-`));
+}
+
+/**
  * Runs xz on `input` through temporary files, not pipes: a pipe holds 64 KiB, and while this
  * thread is busy (applying one part, building the next) nobody feeds or drains it, so xz stops.
  * A pull's second part was decoded only once the first had been applied. The output file is
  * capped at `maxOutput` by `ulimit -f`.
  */
 async function run(args: string[], input: Uint8Array, maxOutput: number, what: string, expectedSize?: number, decompress = false): Promise<Buffer> {
-  const dir = fs.mkdtempSync(path.join(scratchDir(input.length + (expectedSize ?? maxOutput)), 'cairn-xz-'));
+  const dir = scratch(input.length + (expectedSize ?? maxOutput));
   try {
     const inPath = path.join(dir, 'in');
     const outPath = path.join(dir, 'out');
@@ -123,7 +138,7 @@ export interface UnxzStream {
 export function unxzStream(maxOutput: number, expectedSize: number, inputBytes: number): UnxzStream | null {
   if (inputBytes <= 0) return null;
   startProcessHelper();
-  const dir = fs.mkdtempSync(path.join(scratchDir(expectedSize), 'cairn-xz-'));
+  const dir = scratch(expectedSize);
   const fifo = path.join(dir, 'in');
   const outPath = path.join(dir, 'out');
   const errPath = path.join(dir, 'err');

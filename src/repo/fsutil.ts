@@ -253,6 +253,41 @@ export function readFileIfExists(p: string): Buffer | null {
   }
 }
 
+/** Whether a process with this id runs (one of another user's counts). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false; // kill(0 or -1, 0) asks about groups
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return isErrno(e, 'EPERM');
+  }
+}
+
+/**
+ * Removes the entries of `dir` that a process now gone left behind (killed while it used them),
+ * at most once a minute per directory in this process. `owner` names an entry's process: null
+ * for an entry that is not one of these (kept); an id that is not a process id (removed).
+ */
+export function sweepDeadOwners(dir: string, owner: (name: string) => number | null): void {
+  const now = Date.now();
+  if (now - (swept.get(dir) ?? -Infinity) < SWEEP_EVERY_MS) return;
+  swept.set(dir, now);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = owner(name);
+    if (pid === null || pid === process.pid || processAlive(pid)) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+const SWEEP_EVERY_MS = 60_000;
+const swept = new Map<string, number>();
+
 export function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as NodeJS.ErrnoException).code === code;
 }

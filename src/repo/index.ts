@@ -10,7 +10,7 @@ export { prune, reachableObjects, type PruneOptions, type PruneResult } from './
 export { log, ls, cat, diff, commitVersion, type LogEntry, type LsEntry, type DiffEntry } from './inspect.js';
 export { SMALL_FILE } from './staging.js';
 export { inspectFilezFile, sizedInflate } from './object-files.js';
-export { isErrno, fsyncPath, readAt, readFileIfExists, startProcessHelper, unxzFromFifoViaHelper, unxzViaHelper, writeFileAtomic } from './fsutil.js';
+export { isErrno, fsyncPath, readAt, readFileIfExists, startProcessHelper, sweepDeadOwners, unxzFromFifoViaHelper, unxzViaHelper, writeFileAtomic } from './fsutil.js';
 export * from './sign.js';
 export * from './delta-store.js';
 export * from './summary.js';

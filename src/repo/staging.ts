@@ -15,7 +15,7 @@ import {
   serializeArchiveHeader, sha256,
 } from '../format/index.js';
 import { IoError, ObjectCorruptError, noSpace } from '../errors.js';
-import { isErrno, startProcessHelper, syncFilesystemAsync } from './fsutil.js';
+import { isErrno, startProcessHelper, sweepDeadOwners, syncFilesystemAsync } from './fsutil.js';
 import { type CommitFileResult, inspectFilezFile, readFilezHead, stagingName, writeBareObject, writeNewFile } from './object-files.js';
 import { runObjectJob, writerLanes } from './writer-pool.js';
 import type { Repo } from './repo.js';
@@ -406,41 +406,18 @@ function deflate(b: Buffer, level: number): Promise<Buffer> {
  * first tens of milliseconds, and each sweep read tmp/ and every staging directory's .pid again.
  */
 export function sweepStaleStaging(repo: Repo): void {
-  const now = Date.now();
-  if (now - (swept.get(repo.path) ?? -Infinity) < SWEEP_EVERY_MS) return;
-  swept.set(repo.path, now);
   const tmp = path.join(repo.path, 'tmp');
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(tmp);
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    if (!e.startsWith('staging-') || e.startsWith(own)) continue;
-    const dir = path.join(tmp, e);
-    let pid = NaN;
+  sweepDeadOwners(tmp, (e) => {
+    if (!e.startsWith('staging-')) return null;
+    if (e.startsWith(own)) return process.pid;
     try {
-      pid = Number(fs.readFileSync(path.join(dir, '.pid'), 'utf8'));
+      return Number(fs.readFileSync(path.join(tmp, e, '.pid'), 'utf8'));
     } catch {
-      pid = Number(e.split('-')[1]);
+      return Number(e.split('-')[1]);
     }
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
-    if (pid === process.pid) continue;
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
-const SWEEP_EVERY_MS = 60_000;
-const swept = new Map<string, number>();
 /** This process's staging directories are named so (see Transaction). */
 const own = `staging-${process.pid}-`;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return isErrno(e, 'EPERM');
-  }
-}

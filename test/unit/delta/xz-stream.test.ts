@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { type UnxzStream, unxzStream, xzCompress } from '../../../src/delta/xz.js';
 import { processHelperPid, unxzFromFifoViaHelper } from '../../../src/repo/fsutil.js';
 import { DeltaCompressionError } from '../../../src/errors.js';
@@ -34,10 +34,21 @@ it('decodes what is written as it comes, with the cap and errors of a whole deco
   process.env.TMPDIR = scratch;
   const left = (): string[] => fs.readdirSync(scratch);
 
+  // what killed runs left: the first run here removes the directory of a process that is gone,
+  // not that of a live one, nor one whose name says no process
+  const dead = spawnSync('true').pid!;
+  const stale = ['cairn-xz-' + dead + '-aaaaaa', 'cairn-xz-' + process.ppid + '-bbbbbb', 'cairn-xz-cccccc'];
+  for (const d of stale) {
+    fs.mkdirSync(path.join(scratch, d));
+    fs.writeFileSync(path.join(scratch, d, 'out'), 'x');
+  }
+
   const data = Buffer.concat([randomBytes(400_000), Buffer.alloc(900_000, 7), randomBytes(200_000)]);
   const z = await xzCompress(data);
   const s = unxzStream(data.length, data.length, z.length);
   assert.ok(s, 'the helper takes it');
+  assert.deepEqual(stale.filter((d) => fs.existsSync(path.join(scratch, d))), stale.slice(1), 'the dead process\'s directory is swept');
+  for (const d of stale.slice(1)) fs.rmSync(path.join(scratch, d), { recursive: true });
   assert.ok(processHelperPid(), 'the helper was started for it');
   await feed(s, z);
   s.write(Buffer.from('more than announced: dropped'));
