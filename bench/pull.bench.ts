@@ -52,15 +52,16 @@ function init(tool: Tool, repo: string, url: string): void {
   }
 }
 
+/** Removes the shaping shapeLink set up, if the benchmark ends (or fails) while it is on. */
+let unshapeAtExit: (() => void) | null = null;
+process.on('exit', () => unshapeAtExit?.());
+
 /**
  * Shapes what the server on `port` sends to `mbit` Mbit/s: an htb qdisc on lo whose filter
  * matches the server's source port (other loopback traffic is not slowed). Returns how to undo
  * it, or null when tc cannot do it here (not root, no tc or htb, or lo has a root qdisc already,
  * which is left alone).
  */
-let unshapeAtExit: (() => void) | null = null;
-process.on('exit', () => unshapeAtExit?.());
-
 function shapeLink(port: number, mbit: number): (() => void) | null {
   const tc = (...args: string[]): boolean => spawnSync('tc', args, { stdio: 'ignore' }).status === 0;
   if (!tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '20')) return null;
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
             s.prepare(tool, repo);
             run('sync', []);
             const unshape = s.mbit ? shapeLink(port, s.mbit) : null;
+            if (s.mbit && !unshape) throw new Error(`tc could not shape the link for "${s.name}" (it could before)`);
             let t: { secs: number; rssMB: number };
             try {
               t = pull(tool, repo, s.ref, s.deltas);
