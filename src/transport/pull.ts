@@ -89,8 +89,8 @@ const PART_FETCH_AHEAD = 8;
  * its "interrupt budget" of executed bytecode a few times: 67,584 bytes each by default (Node
  * 20). A delta pull runs its parsers and checks a few hundred to a few thousand times, and their
  * compiles (~40 functions, ~150 ms of CPU in the benchmark's delta pull) took the cores the
- * parts' xz processes needed. A pull starts with a budget 8 times larger (15 compiles, ~35 ms;
- * delta pulls, 16 interleaved: CPU medians 595 against 650 ms, wall 0.40 against 0.425 s), and
+ * parts' xz processes needed. A pull starts with a budget 8 times larger (13 compiles, ~25 ms;
+ * delta pulls, 22 interleaved: CPU medians 702 against 741 ms, wall 0.480 against 0.487 s), and
  * goes back to the default once it has WORKERS_FROM objects to fetch: a pull of thousands of
  * objects runs long enough for the compiles to pay (a full pull was 14 % slower with the larger
  * budget throughout).
@@ -101,6 +101,7 @@ const SHORT_PULL_INTERRUPT_BUDGET = 8 * V8_INTERRUPT_BUDGET;
 function setInterruptBudget(bytes: number): void {
   (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString(`--interrupt-budget=${bytes}`);
 }
+
 /**
  * Objects to fetch from which a pull verifies and writes them on the writer pool's worker(s)
  * (pullWorkers: one on two cores) instead of this thread: starting one costs ~80 ms of CPU. An
