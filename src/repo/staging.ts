@@ -32,6 +32,9 @@ export interface WriteOptions {
 /** What `pending` holds for an object written synchronously. */
 const WRITTEN: Promise<void> = Promise.resolve();
 
+/** How this process's staging directories are named (tmp/<this><random>): sweeps tell them by it. */
+const OWN_STAGING = `staging-${process.pid}-`;
+
 /** Least time between two early flushes of a transaction (see hintWriteback). */
 const WRITEBACK_MS = 50;
 
@@ -59,7 +62,7 @@ export class Transaction {
 
   constructor(readonly repo: Repo) {
     sweepStaleStaging(repo);
-    this.dir = path.join(repo.path, 'tmp', `staging-${process.pid}-${randomBytes(6).toString('hex')}`);
+    this.dir = path.join(repo.path, 'tmp', `${OWN_STAGING}${randomBytes(6).toString('hex')}`);
     this.lanes = writerLanes();
     this.laneDirs = Array.from({ length: this.lanes }, (_, i) => path.join(this.dir, String(i)));
     this.root = path.join(repo.path, '.');
@@ -409,7 +412,7 @@ export function sweepStaleStaging(repo: Repo): void {
   const tmp = path.join(repo.path, 'tmp');
   sweepDeadOwners(tmp, (e) => {
     if (!e.startsWith('staging-')) return null;
-    if (e.startsWith(own)) return process.pid;
+    if (e.startsWith(OWN_STAGING)) return process.pid;
     try {
       return Number(fs.readFileSync(path.join(tmp, e, '.pid'), 'utf8'));
     } catch {
@@ -418,6 +421,5 @@ export function sweepStaleStaging(repo: Repo): void {
   });
 }
 
-/** This process's staging directories are named so (see Transaction). */
-const own = `staging-${process.pid}-`;
+
 
