@@ -27,6 +27,12 @@ function newRepo(name: string, mode: 'bare-user' | 'archive', url: string): stri
   return p;
 }
 
+/** The directory of a repo's delta from a commit (its name has a '-'), not one from scratch. */
+function fromToDeltaDir(repo: string): string {
+  return fs.readdirSync(path.join(repo, 'deltas'), { recursive: true, withFileTypes: true })
+    .find((e) => e.isFile() && e.name === 'superblock' && path.basename(e.parentPath).includes('-'))!.parentPath;
+}
+
 async function clean(repo: string): Promise<void> {
   assert.deepEqual((await fsck(Repo.open(repo))).problems.map((p) => p.message), []);
   ok(ostree(['fsck', `--repo=${repo}`]), 'ostree fsck');
@@ -183,8 +189,7 @@ describe('a part that comes late', () => {
     // pull fetches beside the parts (it waits for it only when it checks signatures)
     ok(cairn(['sign', `--repo=${src}`, c2, SK]));
     const commitmeta = path.join('objects', c2.slice(0, 2), `${c2.slice(2)}.commitmeta`);
-    const deltaDir = fs.readdirSync(path.join(src, 'deltas'), { recursive: true, withFileTypes: true })
-      .find((e) => e.isFile() && e.name === 'superblock' && path.basename(e.parentPath).includes('-'))!.parentPath;
+    const deltaDir = fromToDeltaDir(src);
     const sb = parseSuperblock(fs.readFileSync(path.join(deltaDir, 'superblock')));
     assert.equal(sb.to, c2);
     const late = sb.parts.findIndex((p) => p.objects.every((o) => o.type === 'file'));
@@ -248,8 +253,7 @@ describe('a part decodes while it downloads', () => {
     const src = path.join(dir, 'early-decode-src');
     fs.cpSync(path.join(dir, 'cairn-src'), src, { recursive: true });
     const c1 = ok(cairn(['rev-parse', `--repo=${src}`, 'os/main^']));
-    const deltaDir = fs.readdirSync(path.join(src, 'deltas'), { recursive: true, withFileTypes: true })
-      .find((e) => e.isFile() && e.name === 'superblock' && path.basename(e.parentPath).includes('-'))!.parentPath;
+    const deltaDir = fromToDeltaDir(src);
     const sb = parseSuperblock(fs.readFileSync(path.join(deltaDir, 'superblock')));
     const biggest = sb.parts.reduce((m, p, i) => (p.size > sb.parts[m]!.size ? i : m), 0);
     const partFile = path.join(deltaDir, String(biggest));
