@@ -59,23 +59,28 @@ export function deflateBound(n: number): number {
   return n + Math.ceil(n / 1000) * 5 + 1024;
 }
 
+/**
+ * The content size a .filez's header declares, once `prefix` holds it (spec §2.4: a 4-byte
+ * big-endian header length, 4 bytes of padding, then the archive header (tuuuusa(ayay)) with the
+ * size first); -1 while the bytes are too short to say. Throws on a header longer than any
+ * object may have.
+ */
+function filezDeclaredSize(prefix: Buffer): number {
+  if (prefix.length < 8) return -1;
+  const hl = prefix.readUInt32BE(0);
+  if (hl > MAX_FILE_HEADER) throw new PullObjectCorruptError(`content object header claims ${hl} bytes`);
+  if (prefix.length < 8 + hl + 8) return -1;
+  const size = prefix.readBigUInt64BE(8);
+  if (size > BigInt(MAX_CONTENT_OBJECT)) throw new PullTooLargeError(`content object claims ${size} bytes`);
+  return Number(size);
+}
+
 /** Cap for a .filez once its first bytes are known: header + deflateBound(declared size). */
 function filezCap(prefix: Buffer): number {
   if (prefix.length < 8) return 8;
-  const hl = prefix.readUInt32BE(0);
-  if (hl > MAX_FILE_HEADER) throw new PullObjectCorruptError(`content object header claims ${hl} bytes`);
-  if (prefix.length < 8 + hl + 8) return MAX_CONTENT_OBJECT; // not enough to read the size yet
-  // archive header: (tuuuusa(ayay)) with the t first, big-endian (spec §2.4)
-  const size = prefix.readBigUInt64BE(8);
-  if (size > BigInt(MAX_CONTENT_OBJECT)) throw new PullTooLargeError(`content object claims ${size} bytes`);
-  return 8 + hl + deflateBound(Number(size));
-}
-
-/** The content size a .filez's header declares (-1 if the bytes are too short to say). */
-function filezDeclaredSize(b: Buffer): number {
-  if (b.length < 8) return -1;
-  const hl = b.readUInt32BE(0);
-  return b.length < 8 + hl + 8 || hl > MAX_FILE_HEADER ? -1 : Number(b.readBigUInt64BE(8));
+  const size = filezDeclaredSize(prefix);
+  if (size < 0) return MAX_CONTENT_OBJECT; // not enough to read the size yet
+  return 8 + prefix.readUInt32BE(0) + deflateBound(size);
 }
 
 /**
