@@ -33,6 +33,26 @@ describe('bin/cairn', () => {
     assert.equal(version(CAIRN, ['--version'], dir), VERSION);
   });
 
+  it("hands glibc's malloc its tunables, with the caller's own after them (the last one set wins)", () => {
+    // a `node` first on PATH that prints what bin/cairn hands it
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'node'), '#!/bin/sh\nprintf "%s" "$GLIBC_TUNABLES"\n', { mode: 0o755 });
+    const tunables = (caller: string | undefined): string => {
+      const r = spawnSync(CAIRN, ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, GLIBC_TUNABLES: caller } });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    const ours = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=134217728';
+    assert.equal(tunables(undefined), ours);
+    assert.equal(tunables(''), ours);
+    assert.equal(tunables('glibc.malloc.hugetlb=0'), `${ours}:glibc.malloc.hugetlb=0`);
+    // and glibc takes them: a 40 MiB allocation comes from the heap, not from a mapping of its own
+    const probe = spawnSync('python3', ['-c', "b = bytearray(40 << 20); print(any(l.rstrip().endswith('[heap]') and int(l.split('-')[1].split()[0], 16) - int(l.split('-')[0], 16) >= 40 << 20 for l in open('/proc/self/maps')))"], {
+      encoding: 'utf8', env: { ...process.env, GLIBC_TUNABLES: ours },
+    });
+    assert.equal(probe.stdout.trim(), 'True', probe.stderr);
+  });
+
   it('a command that needs neither network, compression, hashing nor workers loads none of their built-ins', () => {
     const dir = tmpdir();
     const repo = path.join(dir, 'repo');
