@@ -353,33 +353,51 @@ export class Transaction {
     await Promise.allSettled(this.pending.values());
     const durable = this.repo.durable;
     if (this.pending.size > 0 && durable) await syncFilesystemAsync(this.dir);
-    const made = new Set<string>();
-    for (const rel of this.pending.keys()) {
-      const dest = `${this.root}/${rel}`;
-      const from = this.stagePath(rel);
-      try {
-        try {
-          fs.renameSync(from, dest);
-        } catch (e) {
-          // objects/XX/ is made when a rename finds it missing: most exist, and a mkdir (with
-          // the stat after its EEXIST) for each of 256 of them cost the end of a pull ~3 ms
-          const d = path.dirname(dest);
-          if (!isErrno(e, 'ENOENT') || made.has(d)) throw e;
-          fs.mkdirSync(d, { recursive: true });
-          made.add(d);
-          fs.renameSync(from, dest);
-        }
-      } catch (e) {
-        // a concurrent writer may have stored the same object meanwhile: identical by name
-        if (!isErrno(e, 'ENOENT') || !fs.existsSync(dest)) throw this.full(e); // a directory that must grow can find the disk full
-      }
-    }
+    await this.moveStaged();
     // the emptied staging directory goes while the renames are flushed, not after
     await Promise.all([
       this.pending.size > 0 && durable ? syncFilesystemAsync(this.repo.path) : undefined,
       fs.promises.rm(this.dir, { recursive: true, force: true }),
     ]);
     return this.pending.size;
+  }
+
+  /**
+   * Renames every staged object into objects/, on libuv's threads: this thread only queues the
+   * renames (a delta pull's 1,300 took ~27 ms of it one after another, at its end, while the
+   * last part was applied). objects/XX/ is made when a rename finds it missing: most exist, and
+   * a mkdir (with the stat after its EEXIST) for each of 256 of them cost the end of a pull ~3 ms.
+   */
+  private moveStaged(): Promise<void> {
+    const made = new Map<string, Promise<void>>();
+    const rename = (from: string, dest: string): Promise<void> =>
+      new Promise((resolve, reject) => fs.rename(from, dest, (e) => (e ? reject(e) : resolve())));
+    const move = async (rel: string): Promise<void> => {
+      const dest = `${this.root}/${rel}`;
+      const from = this.stagePath(rel);
+      try {
+        try {
+          await rename(from, dest);
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e;
+          const d = path.dirname(dest);
+          let mk = made.get(d);
+          if (!mk) {
+            mk = fs.promises.mkdir(d, { recursive: true }).then(() => {});
+            made.set(d, mk);
+          }
+          await mk;
+          await rename(from, dest);
+        }
+      } catch (e) {
+        // a concurrent writer may have stored the same object meanwhile: identical by name
+        if (!isErrno(e, 'ENOENT') || !fs.existsSync(dest)) throw this.full(e); // a directory that must grow can find the disk full
+      }
+    };
+    // every rename has ended before the caller hears of a failure (it may remove the staging directory)
+    return Promise.allSettled([...this.pending.keys()].map(move)).then((all) => {
+      for (const r of all) if (r.status === 'rejected') throw r.reason;
+    });
   }
 
   /** Drops everything staged (best effort: a stale dir is also swept by the next transaction). */
