@@ -71,17 +71,20 @@ function main(): void {
     const v2 = run(CAIRN, ['commit', `--repo=${repo}`, '-b', 'os', '-s', 'v2', `--tree=tar=${path.join(DATA, 'v2.tar')}`]);
     const rel = `deltas/${mb64(v1).slice(0, 2)}/${mb64(v1).slice(2)}-${mb64(v2)}`;
 
-    const cg = timed(CAIRN, ['static-delta', 'generate', `--repo=${repo}`, `--from=${v1}`, `--to=${v2}`, '--json']);
-    const cairnDir = path.join(W, 'cairn-delta');
-    fs.renameSync(path.join(repo, rel), cairnDir);
-    const og = timed('ostree', ['static-delta', 'generate', `--repo=${repo}`, `--from=${v1}`, `--to=${v2}`]);
-    const ostreeDir = path.join(W, 'ostree-delta');
-    fs.renameSync(path.join(repo, rel), ostreeDir);
-
-    const cs = deltaSize(cairnDir);
-    const os_ = deltaSize(ostreeDir);
-    const cTotal = cs.superblock + cs.parts + cs.fallbacks;
-    const oTotal = os_.superblock + os_.parts + os_.fallbacks;
+    /** Both tools generate the v1→v2 delta (cairn with `cairnOnly` too), moved out to W/<tool>-delta<suffix>. */
+    const generateBoth = (suffix: string, flags: string[], cairnOnly: string[] = []) => {
+      const args = ['static-delta', 'generate', `--repo=${repo}`, `--from=${v1}`, `--to=${v2}`, ...flags];
+      const cg = timed(CAIRN, [...args, ...cairnOnly]);
+      const cairnDir = path.join(W, `cairn-delta${suffix}`);
+      fs.renameSync(path.join(repo, rel), cairnDir);
+      const og = timed('ostree', args);
+      const ostreeDir = path.join(W, `ostree-delta${suffix}`);
+      fs.renameSync(path.join(repo, rel), ostreeDir);
+      const cs = deltaSize(cairnDir);
+      const os_ = deltaSize(ostreeDir);
+      return { cg, og, cairnDir, ostreeDir, cs, os_, cTotal: cs.superblock + cs.parts + cs.fallbacks, oTotal: os_.superblock + os_.parts + os_.fallbacks };
+    };
+    const { cg, og, cairnDir, cs, os_, cTotal, oTotal } = generateBoth('', [], ['--json']);
     const info = JSON.parse(cg.stdout);
 
     // the one-file offline bundle (default delta + its fallbacks)
@@ -92,16 +95,7 @@ function main(): void {
 
     // ostree refuses to apply offline any delta with fallbacks, so for apply times both tools
     // generate again with everything in parts (--min-fallback-size=64)
-    const cg2 = timed(CAIRN, ['static-delta', 'generate', `--repo=${repo}`, `--from=${v1}`, `--to=${v2}`, '--min-fallback-size=64']);
-    const cairnDir2 = path.join(W, 'cairn-delta-nf');
-    fs.renameSync(path.join(repo, rel), cairnDir2);
-    const og2 = timed('ostree', ['static-delta', 'generate', `--repo=${repo}`, `--from=${v1}`, `--to=${v2}`, '--min-fallback-size=64']);
-    const ostreeDir2 = path.join(W, 'ostree-delta-nf');
-    fs.renameSync(path.join(repo, rel), ostreeDir2);
-    const cs2 = deltaSize(cairnDir2);
-    const os2 = deltaSize(ostreeDir2);
-    const c2 = cs2.superblock + cs2.parts + cs2.fallbacks;
-    const o2 = os2.superblock + os2.parts + os2.fallbacks;
+    const { cg: cg2, og: og2, cairnDir: cairnDir2, ostreeDir: ostreeDir2, cs: cs2, os_: os2, cTotal: c2, oTotal: o2 } = generateBoth('-nf', ['--min-fallback-size=64']);
     const target = (name: string): string => {
       const t = path.join(W, name);
       run('ostree', ['init', `--repo=${t}`, '--mode=bare-user']);
