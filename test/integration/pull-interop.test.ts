@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { cairn, ok, ostree, snapshotTree, tmpdir, treeDiff } from '../lib/helpers.js';
 import { makeAwkwardTree, pseudoRandom } from '../lib/trees.js';
 import { Repo } from '../../src/repo/index.js';
+import { parseChecksum } from '../../src/format/checksum.js';
 import { parseSummary, serializeSummary } from '../../src/format/summary.js';
 import { signCommit, signSummary } from '../../src/repo/sign.js';
 import { cairnAsync, cairnServe, connectProxy, objectFiles, type Served, TestServer } from '../lib/net.js';
@@ -244,11 +245,11 @@ describe('remotes and signatures', () => {
     const good = generateKeyPairSync('ed25519');
     const other = generateKeyPairSync('ed25519');
     ok(ostree(['init', `--repo=${src}`, '--mode=archive']));
-    const signed = ok(ostree(['commit', `--repo=${src}`, '-b', 'signed', TS, tree]));
+    const signed = parseChecksum(ok(ostree(['commit', `--repo=${src}`, '-b', 'signed', TS, tree])));
     // this ostree build lacks ed25519 ("signature type is not implemented"): sign with cairn's library
     signCommit(Repo.open(src), signed, [sec(good)]);
     ok(ostree(['commit', `--repo=${src}`, '-b', 'unsigned', TS, '-s', 'u', tree]));
-    const wrong = ok(ostree(['commit', `--repo=${src}`, '-b', 'wrong', TS, '-s', 'w', tree]));
+    const wrong = parseChecksum(ok(ostree(['commit', `--repo=${src}`, '-b', 'wrong', TS, '-s', 'w', tree])));
     signCommit(Repo.open(src), wrong, [sec(other)]);
     ok(ostree(['summary', `--repo=${src}`, '-u']));
     const s = await cairnServe(src);

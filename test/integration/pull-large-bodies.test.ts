@@ -6,6 +6,7 @@ import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseChecksum } from '../../src/format/checksum.js';
 import { Repo, fsck } from '../../src/repo/index.js';
 import { addRemote } from '../../src/repo/remotes.js';
 import { HttpFetcher } from '../../src/transport/fetcher.js';
@@ -41,7 +42,7 @@ before(async () => {
 });
 after(() => server.stop());
 
-const checksum = (o: string): string => o.replace('/', '').replace(/\.filez$/, '');
+const checksum = (o: string) => parseChecksum(o.replace('/', '').replace(/\.filez$/, ''));
 
 it('a small body that declares a large content is handed over as a file, and pulls streamed', async () => {
   const fetcher = new HttpFetcher(server.url);

@@ -169,7 +169,10 @@ export async function connectProxy(): Promise<{ url: string; connects: () => num
   const proxy = net.createServer((client) => {
     client.once('data', (d) => {
       const m = /^CONNECT (\S+):(\d+) /.exec(d.toString());
-      if (!m) return client.destroy();
+      if (!m) {
+        client.destroy();
+        return;
+      }
       connects++;
       const up = net.connect(Number(m[2]), m[1], () => {
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');

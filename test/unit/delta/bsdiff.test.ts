@@ -1,7 +1,6 @@
 // bsdiff / bspatch (spec §5.5): round trips and refusal of corrupt patches.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { bsdiff, bspatch, suffixArray, suffixArrayDoubling } from '../../../src/delta/bsdiff.js';
 import { FormatError } from '../../../src/errors.js';
