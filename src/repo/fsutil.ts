@@ -75,9 +75,10 @@ export function unxzViaHelper(limitBlocks: string, input: string, output: string
  * (Node cannot), into the file `output` (capped as for unxzViaHelper), xz's messages going to
  * `errors`. `ready` resolves once the FIFO exists (false: it could not be made, and `done` is
  * 1); `done` with xz's exit status. xz reads through `head -c bytes`, so it sees the end of its
- * input with the last byte, not when the writer gets round to closing the FIFO. `head` waits
- * for a writer at most `seconds` (a process killed before it opened the FIFO would leave it
- * waiting for ever), then xz fails. Null when no helper runs.
+ * input with the last byte, not when the writer gets round to closing the FIFO. `head` runs
+ * for at most `seconds`, then xz fails; and once this process is gone (killed before it opened
+ * the FIFO, say), the helper ends the wait for a writer at once (see ProcessHelper). Null when
+ * no helper runs.
  */
 export function unxzFromFifoViaHelper(
   limitBlocks: string, fifo: string, bytes: number, output: string, errors: string, seconds: number,
@@ -106,15 +107,22 @@ class ProcessHelper {
   private pending = '';
 
   constructor() {
+    // When this process is gone (its end of stdin closed), a FIFO that it never opened for
+    // writing (killed in between) would keep its `head` waiting for a writer until the timeout
+    // (an hour): each FIFO made is opened for writing once and closed, so that head sees an end
+    // of input, xz fails, and the job ends. (Fields never hold a newline: see usable().)
     const script = [
+      "fifos=''",
       "while IFS='\t' read -r id op a b c d e f g; do",
       '  case $op in',
       '  sync) { sync -f -- "$a" 2>/dev/null; echo "$id $?"; } & ;;',
       '  unxz) { (ulimit -f "$a" && exec xz -d -c -q <"$b" >"$c" 2>"$d"); echo "$id $?"; } & ;;',
-      '  unxzfifo) if mkfifo -m 600 -- "$b" 2>/dev/null; then echo "$id 0"; { (ulimit -f "$a" && timeout "$g" head -c "$e" -- "$b" | xz -d -c -q >"$c" 2>"$d"); echo "$f $?"; } & else echo "$id 1"; echo "$f 1"; fi ;;',
+      '  unxzfifo) if mkfifo -m 600 -- "$b" 2>/dev/null; then fifos="$fifos$b\n"; echo "$id 0"; { (ulimit -f "$a" && timeout "$g" head -c "$e" -- "$b" | xz -d -c -q >"$c" 2>"$d"); echo "$f $?"; } & else echo "$id 1"; echo "$f 1"; fi ;;',
       '  *) echo "$id 2" ;;',
       '  esac',
       'done',
+      "set -f; IFS='\n'",
+      'for f in $fifos; do if [ -p "$f" ]; then : 1<>"$f"; fi; done',
     ].join('\n');
     this.child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'] });
     // a helper that cannot start or dies hands its waiting requests to one process each

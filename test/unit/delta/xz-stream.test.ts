@@ -9,12 +9,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { type UnxzStream, unxzStream, xzCompress } from '../../../src/delta/xz.js';
 import { processHelperPid, unxzFromFifoViaHelper } from '../../../src/repo/fsutil.js';
 import { DeltaCompressionError } from '../../../src/errors.js';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The temporary directory before the first test points $TMPDIR at one of its own. */
+const TMP = os.tmpdir();
 
 /** Writes `z` in uneven chunks, yielding now and then as a download would. */
 async function feed(s: UnxzStream, z: Buffer, upTo = z.length): Promise<void> {
@@ -123,4 +125,35 @@ it('decodes what is written as it comes, with the cap and errors of a whole deco
   for (let i = 0; i < 200 && left().length > 0; i++) await tick(10);
   assert.deepEqual(left(), [], 'no temp files left');
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it('a process killed between making a FIFO and opening it leaves no decode waiting behind it', async () => {
+  // (the kill tests did: their `head` waited for a writer until its hour was up)
+  const dir = fs.mkdtempSync(path.join(TMP, 'cairn-unxz-owner-'));
+  const fifo = path.join(dir, 'in');
+  const fsutil = new URL('../../../src/repo/fsutil.ts', import.meta.url).href;
+  const code = `import { startProcessHelper, unxzFromFifoViaHelper } from ${JSON.stringify(fsutil)};
+    startProcessHelper();
+    const job = unxzFromFifoViaHelper('unlimited', ${JSON.stringify(fifo)}, 1000, ${JSON.stringify(path.join(dir, 'out'))}, ${JSON.stringify(path.join(dir, 'err'))}, '3600');
+    process.stdout.write(String(await job.ready) + '\\n');
+    setInterval(() => {}, 1000);`;
+  const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const waiting = (): number[] =>
+    execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(fifo)).map((l) => Number(l.trim().split(' ')[0]));
+  try {
+    const ready = await new Promise<string>((resolve, reject) => {
+      owner.stdout.setEncoding('utf8').once('data', (d: string) => resolve(d.trim()));
+      owner.once('exit', (c) => reject(new Error(`the owner exited ${c}`)));
+    });
+    assert.equal(ready, 'true', 'the helper made the FIFO');
+    for (let i = 0; i < 100 && waiting().length === 0; i++) await tick(20);
+    assert.ok(waiting().length > 0, "xz's side waits for a writer");
+    owner.kill('SIGKILL');
+    for (let i = 0; i < 250 && waiting().length > 0; i++) await tick(20);
+    assert.deepEqual(waiting(), [], 'nothing left waiting on the FIFO once its owner is gone');
+  } finally {
+    owner.kill('SIGKILL');
+    for (const pid of waiting()) process.kill(pid, 'SIGKILL'); // what this test started, if it failed
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
