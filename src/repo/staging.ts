@@ -370,14 +370,12 @@ export class Transaction {
    */
   private moveStaged(): Promise<void> {
     const made = new Map<string, Promise<void>>();
-    const rename = (from: string, dest: string): Promise<void> =>
-      new Promise((resolve, reject) => fs.rename(from, dest, (e) => (e ? reject(e) : resolve())));
     const move = async (rel: string): Promise<void> => {
       const dest = `${this.root}/${rel}`;
       const from = this.stagePath(rel);
       try {
         try {
-          await rename(from, dest);
+          await fs.promises.rename(from, dest);
         } catch (e) {
           if (!isErrno(e, 'ENOENT')) throw e;
           const d = path.dirname(dest);
@@ -387,7 +385,7 @@ export class Transaction {
             made.set(d, mk);
           }
           await mk;
-          await rename(from, dest);
+          await fs.promises.rename(from, dest);
         }
       } catch (e) {
         // a concurrent writer may have stored the same object meanwhile: identical by name
