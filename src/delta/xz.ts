@@ -265,9 +265,9 @@ export function unxzStream(maxOutput: number, expectedSize: number, inputBytes: 
 }
 
 /**
- * How long xz's side waits for the FIFO's writer (this process opens it within milliseconds):
- * a pull killed in between would otherwise leave the helper's job waiting for ever. A part
- * still downloading after that is decoded once it is in, from memory.
+ * How long xz's side (`head` reading the FIFO) may run: a backstop. A pull killed before it
+ * opened the FIFO has its job ended by the helper at once (see ProcessHelper in repo/fsutil.ts);
+ * a part still downloading after this is decoded once it is in, from memory.
  */
 const FIFO_WAIT_SECONDS = 3600;
 
