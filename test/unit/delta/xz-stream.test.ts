@@ -18,6 +18,11 @@ const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** The temporary directory before the first test points $TMPDIR at one of its own. */
 const TMP = os.tmpdir();
 
+/** The ids of the processes whose command line names `p`. */
+function processesOn(p: string): number[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(p)).map((l) => Number(l.trim().split(' ')[0]));
+}
+
 /** Writes `z` in uneven chunks, yielding now and then as a download would. */
 async function feed(s: UnxzStream, z: Buffer, upTo = z.length): Promise<void> {
   let at = 0;
@@ -111,8 +116,7 @@ it('decodes what is written as it comes, with the cap and errors of a whole deco
   assert.notEqual(status, 'still waiting', 'xz\'s side gave up');
   assert.notEqual(status, 0, 'xz failed: no input');
   assert.ok(Date.now() - waited < 10_000, `gave up in ${Date.now() - waited} ms`);
-  const readers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.includes(path.join(lone, 'in')));
-  assert.deepEqual(readers, [], 'no process left waiting on the FIFO');
+  assert.deepEqual(processesOn(path.join(lone, 'in')), [], 'no process left waiting on the FIFO');
   fs.rmSync(lone, { recursive: true });
 
   // the helper dies under a decode: it fails with one line, and the next finds no helper (its
@@ -138,8 +142,7 @@ it('a process killed between making a FIFO and opening it leaves no decode waiti
     process.stdout.write(String(await job.ready) + '\\n');
     setInterval(() => {}, 1000);`;
   const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const waiting = (): number[] =>
-    execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(fifo)).map((l) => Number(l.trim().split(' ')[0]));
+  const waiting = (): number[] => processesOn(fifo);
   try {
     const ready = await new Promise<string>((resolve, reject) => {
       owner.stdout.setEncoding('utf8').once('data', (d: string) => resolve(d.trim()));
