@@ -367,8 +367,13 @@ export class Transaction {
    * renames (a delta pull's 1,300 took ~27 ms of it one after another, at its end, while the
    * last part was applied). objects/XX/ is made when a rename finds it missing: most exist, and
    * a mkdir (with the stat after its EEXIST) for each of 256 of them cost the end of a pull ~3 ms.
+   *
+   * The renames run in three waves, each begun when the one before has ended: content objects
+   * and dirmetas, then dirtrees, then commits. A process killed in the middle then never leaves
+   * a commit in objects/ whose tree is not (fsck walks every commit not marked partial), nor a
+   * dirtree without the files it names.
    */
-  private moveStaged(): Promise<void> {
+  private async moveStaged(): Promise<void> {
     const made = new Map<string, Promise<void>>();
     const move = async (rel: string): Promise<void> => {
       const dest = `${this.root}/${rel}`;
@@ -392,10 +397,13 @@ export class Transaction {
         if (!isErrno(e, 'ENOENT') || !fs.existsSync(dest)) throw this.full(e); // a directory that must grow can find the disk full
       }
     };
-    // every rename has ended before the caller hears of a failure (it may remove the staging directory)
-    return Promise.allSettled([...this.pending.keys()].map(move)).then((all) => {
+    const waves: string[][] = [[], [], []];
+    for (const rel of this.pending.keys()) waves[renameWave(rel)]!.push(rel);
+    for (const wave of waves) {
+      // every rename has ended before the caller hears of a failure (it may remove the staging directory)
+      const all = await Promise.allSettled(wave.map(move));
       for (const r of all) if (r.status === 'rejected') throw r.reason;
-    });
+    }
   }
 
   /** Drops everything staged (best effort: a stale dir is also swept by the next transaction). */
@@ -413,6 +421,13 @@ export class Transaction {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** Which of moveStaged's waves an object's path (objects/XX/rest.type) belongs to. */
+function renameWave(rel: string): number {
+  if (rel.endsWith('.dirtree')) return 1;
+  if (rel.endsWith('.commit') || rel.endsWith('.commitmeta')) return 2;
+  return 0;
 }
 
 function deflate(b: Buffer, level: number): Promise<Buffer> {
